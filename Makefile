@@ -1,0 +1,43 @@
+# The course's two commands: `make book` builds the HTML book, `make test` runs every test.
+# Both create .venv and install the package with its dev extras on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+# The versions this project is tested with; pyproject.toml itself has lower bounds only.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# Notebook kernels load tests/ipython/.../00-block-network.py: no network but loopback.
+OFFLINE := IPYTHONDIR=$(abspath tests/ipython)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install test unit notebooks book lab lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS) -e '.[dev]'
+	touch $(STAMP)
+
+test: unit notebooks
+
+unit: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest tests -n 2 --dist loadscope
+
+notebooks: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks -n 2 --dist loadscope
+
+book: $(STAMP)
+	$(OFFLINE) $(BIN)/jupyter-book build . -W --keep-going
+	@echo "The book is in _build/html/index.html"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check companion tests benchmarks
+
+clean:
+	rm -rf _build

@@ -1,0 +1,166 @@
+"""Argument checks: the one place where companion's error messages are made.
+
+Every public function validates its inputs with these helpers, so that every
+message follows one template::
+
+    Expected `lr` to be a float > 0, but got -0.1.
+
+Values and shapes raise :class:`ValueError`; wrong types raise :class:`TypeError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sized
+from numbers import Integral, Real
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+def message(name: str, requirement: str, got: Any) -> str:
+    """Return the error message ``Expected `name` to be requirement, but got got.``"""
+    return f"Expected `{name}` to be {requirement}, but got {_describe(got)}."
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 60 else f"an object of type {type(value).__name__}"
+
+
+def _bounds_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        return f" in {left}{low}, {high}{right}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high}"
+    return ""
+
+
+def check_int(
+    name: str, value: Any, *, low: int | None = None, high: int | None = None
+) -> int:
+    """Check that ``value`` is an int (not a bool) within ``[low, high]``; return it."""
+    requirement = "an int" + _bounds_text(low, high, False, False)
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(message(name, requirement, value))
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(message(name, requirement, value))
+    return int(value)
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Check that ``value`` is a finite real number within the given bounds; return it.
+
+    ``low_open``/``high_open`` exclude the bound itself: ``check_float("lr", lr,
+    low=0, low_open=True)`` asks for a float > 0.
+    """
+    requirement = "a float" + _bounds_text(low, high, low_open, high_open)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(message(name, requirement, value))
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if math.isnan(value) or math.isinf(value) or too_low or too_high:
+        raise ValueError(message(name, requirement, value))
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Iterable[T]) -> T:
+    """Check that ``value`` is one of ``choices``; return it."""
+    options = tuple(choices)
+    if value not in options:
+        raise ValueError(message(name, f"one of {options}", value))
+    return value
+
+
+def check_instance(name: str, value: Any, types: type | tuple[type, ...], what: str) -> Any:
+    """Check ``isinstance(value, types)``; ``what`` names the type in the message."""
+    if not isinstance(value, types):
+        raise TypeError(message(name, what, value))
+    return value
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """Check that ``value`` can be called."""
+    if not callable(value):
+        raise TypeError(message(name, "callable", value))
+    return value
+
+
+def as_tensor(name: str, value: Any, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Turn a tensor, array or sequence into a tensor, with a clear error if that fails."""
+    if isinstance(value, torch.Tensor):
+        return value if dtype is None else value.to(dtype)
+    try:
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise ValueError
+        return torch.as_tensor(array, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(message(name, "a tensor, array or sequence of numbers", value)) from None
+
+
+def check_tensor(
+    name: str,
+    value: Any,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    floating: bool = False,
+    finite: bool = False,
+    non_empty: bool = True,
+) -> torch.Tensor:
+    """Check a tensor's type, number of dimensions, dtype and values; return it.
+
+    Args:
+        name: the argument's name, for the message.
+        value: the tensor to check (arrays are not accepted here: see :func:`as_tensor`).
+        ndim: allowed number(s) of dimensions.
+        floating: require a floating-point dtype.
+        finite: require every element to be finite (no NaN or Inf).
+        non_empty: require at least one element.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(message(name, "a torch.Tensor", value))
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if value.ndim not in allowed:
+            dims = " or ".join(str(d) for d in allowed)
+            raise ValueError(message(name, f"a tensor with {dims} dimensions", value))
+    if floating and not value.is_floating_point():
+        raise TypeError(message(name, "a floating-point tensor", value))
+    if non_empty and value.numel() == 0:
+        raise ValueError(message(name, "a non-empty tensor", value))
+    if finite and value.is_floating_point() and not torch.isfinite(value).all():
+        raise ValueError(message(name, "a tensor of finite values (no NaN or Inf)", value))
+    return value
+
+
+def check_same_length(name_a: str, a: Sized, name_b: str, b: Sized) -> int:
+    """Check that two sequences have the same length; return it."""
+    if len(a) != len(b):
+        raise ValueError(
+            f"Expected `{name_a}` and `{name_b}` to have the same length, "
+            f"but got {len(a)} and {len(b)}."
+        )
+    return len(a)

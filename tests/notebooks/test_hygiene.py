@@ -1,0 +1,165 @@
+"""Notebook hygiene and claim bookkeeping: the rules every notebook of the course follows."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import companion
+from companion.exercises import list_exercises, load_quiz
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CLAIMS = yaml.safe_load((ROOT / "book" / "claims.yml").read_text(encoding="utf-8"))
+# The claim ids of the course's outline (shared/claims.md), copied here so that nothing reads
+# outside the project at run time.
+EXPECTED_IDS = (
+    [f"B{i:02d}" for i in range(1, 21)]
+    + [f"T{i:02d}" for i in range(1, 12)]
+    + [f"E{i:02d}" for i in range(1, 25)]
+    + [f"S{i:02d}" for i in range(1, 5)]
+    + ["G01", "G02"]
+)
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _toc_files(node) -> list[str]:
+    files = []
+    if isinstance(node, dict):
+        if "file" in node:
+            files.append(node["file"])
+        for value in node.values():
+            files += _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            files += _toc_files(item)
+    return files
+
+
+def _claim_tags(path: Path) -> set[str]:
+    return {
+        tag.split(":", 1)[1]
+        for cell in _cells(path)
+        for tag in cell.get("metadata", {}).get("tags", [])
+        if tag.startswith("claim:")
+    }
+
+
+def _section_id(path: Path) -> str:
+    return path.stem.split("-", 1)[0]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no notebook"
+
+
+def test_every_notebook_is_in_the_toc_and_every_toc_file_exists():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = _toc_files(toc)
+    for nb in NOTEBOOKS:
+        assert f"notebooks/{nb.stem}" in files, f"{nb.name} is missing from _toc.yml"
+    for f in files:
+        assert any((ROOT / f"{f}{ext}").exists() for ext in (".md", ".ipynb")), f"_toc.yml lists {f}, which does not exist"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_stripped(nb):
+    for cell in _cells(nb):
+        if cell["cell_type"] == "code":
+            assert not cell["outputs"] and cell["execution_count"] is None, (
+                f"{nb.name} holds outputs: run `nbstripout {nb}`"
+            )
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(nb):
+    cells = _cells(nb)
+    assert cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("# "), (
+        f"{nb.name}: the first cell must be a markdown '# ' title"
+    )
+    first_code = next(c for c in cells if c["cell_type"] == "code")
+    colab = _source(first_code)
+    assert '"google.colab" in sys.modules' in colab, f"{nb.name}: first code cell is not the Colab cell"
+    assert f"git+{companion.REPOSITORY_URL}@{companion.RELEASE_TAG}" in colab, (
+        f"{nb.name}: the Colab cell must install from {companion.REPOSITORY_URL}@{companion.RELEASE_TAG}"
+    )
+    install_lines = [line for line in colab.splitlines() if not line.lstrip().startswith("#")]
+    assert "torch" not in "\n".join(install_lines), f"{nb.name}: never install torch in Colab"
+    markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    assert "## What the exam expects" in markdown
+    assert "## Self-check" in markdown, f"{nb.name} has no Self-check section"
+    assert "<details>" in markdown, f"{nb.name}: solutions belong in <details> blocks"
+    code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+    assert f'quiz("{_section_id(nb)}")' in code, f"{nb.name} must show quiz(\"{_section_id(nb)}\")"
+    checked = re.findall(r'check\("([^"]+)"', code)
+    assert checked, f"{nb.name} has no graded coding exercise"
+    for exercise_id in checked:
+        assert exercise_id in list_exercises(), f"{nb.name} checks unknown exercise {exercise_id}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_quiz_has_feedback_for_every_option(nb):
+    questions = load_quiz(_section_id(nb))
+    assert len(questions) >= 5, f"{nb.name}: a Self-check needs at least 5 questions"
+    for q in questions:
+        assert q["type"] == "multiple_choice" and q["question"].strip()
+        assert len(q["answers"]) >= 2
+        assert sum(a["correct"] for a in q["answers"]) == 1, q["question"]
+        for a in q["answers"]:
+            assert a["answer"].strip() and a["feedback"].strip(), q["question"]
+
+
+def test_repository_is_defined_once():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert config["repository"]["url"] == companion.REPOSITORY_URL
+    assert config["repository"]["branch"] == "main"
+    assert config["repository"]["path_to_book"] == ""
+    assert config["only_build_toc_files"] is True
+    assert config["execute"]["raise_on_error"] is True
+
+
+def test_claims_file_lists_every_claim_once():
+    ids = [c["id"] for c in CLAIMS]
+    assert ids == EXPECTED_IDS
+    for c in CLAIMS:
+        assert c["status"] in ("done", "planned"), c
+        assert c["statement"].strip() and c["notebook"].strip(), c
+        if c["status"] == "done":
+            assert c["check"].strip(), f"{c['id']} is done but says nothing of what its cell checks"
+
+
+def test_claim_tags_and_claims_file_agree():
+    by_id = {c["id"]: c for c in CLAIMS}
+    tagged = {nb.stem: _claim_tags(nb) for nb in NOTEBOOKS}
+    for notebook, tags in tagged.items():
+        for claim_id in tags:
+            assert claim_id in by_id, f"{notebook} tags unknown claim {claim_id}"
+            assert by_id[claim_id]["notebook"] == notebook, (
+                f"{claim_id} is tagged in {notebook} but book/claims.yml names {by_id[claim_id]['notebook']}"
+            )
+    for c in CLAIMS:
+        if c["status"] == "done":
+            assert c["id"] in tagged.get(c["notebook"], set()), (
+                f"{c['id']} is marked done but no cell of {c['notebook']} is tagged claim:{c['id']}"
+            )
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claim_cells_assert(nb):
+    for cell in _cells(nb):
+        tags = [t for t in cell.get("metadata", {}).get("tags", []) if t.startswith("claim:")]
+        if tags:
+            assert cell["cell_type"] == "code" and "assert" in _source(cell), (
+                f"{nb.name}: the cell tagged {tags} must assert the claim's outcome"
+            )
