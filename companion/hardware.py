@@ -1,0 +1,420 @@
+"""Hardware choice: which device suits a workload, and how fast a model runs on one.
+
+:func:`recommend_hardware` encodes the exam's guidance (when a CPU, a GPU or a TPU
+suits a training job) and gives the reason for each answer.
+:func:`measure_throughput` times a PyTorch or scikit-learn model on a device,
+:func:`matrix_time_fraction` says how much of a PyTorch model's time is matrix
+arithmetic (the work accelerators are built for), and :func:`peak_memory` measures
+how much memory a function needs, in a fresh process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from companion._validation import (
+    check_callable,
+    check_choice,
+    check_float,
+    check_instance,
+    check_int,
+    check_tensor,
+    message,
+)
+from companion.utils import Timer, get_device
+
+__all__ = [
+    "Recommendation",
+    "Throughput",
+    "Workload",
+    "get_device",
+    "matrix_time_fraction",
+    "measure_throughput",
+    "peak_memory",
+    "recommend_hardware",
+]
+
+FRAMEWORKS = ("pytorch", "tensorflow", "jax", "sklearn", "xgboost")
+MODEL_SIZES = ("small", "medium", "large", "very_large")
+CUSTOM_OPS = ("none", "some", "dominant")
+SMALL_BATCH = 64
+"""Effective batch sizes below this count as small."""
+VERY_LARGE_BATCH = 1024
+"""Effective batch sizes from this on count as very large."""
+WEEK_HOURS = 7 * 24.0
+"""Training that takes at least this many hours 'trains for weeks'."""
+SHORT_HOURS = 1.0
+"""Training shorter than this many hours 'does not take long'."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a training job looks like, in the terms the hardware guidance uses.
+
+    Attributes:
+        framework: one of ``("pytorch", "tensorflow", "jax", "sklearn", "xgboost")``.
+        model_size: ``"small"``, ``"medium"``, ``"large"`` or ``"very_large"``.
+        batch_size: the effective (global) batch size, an int >= 1.
+        training_hours: expected training time, a float > 0.
+        prototyping: quick prototyping that needs maximum flexibility.
+        custom_ops: custom operations (e.g. written in C++, running on the CPU) in
+            the training loop: ``"none"``, ``"some"`` (a significant number) or
+            ``"dominant"``.
+        io_bound: limited by the I/O or network bandwidth of the host.
+        matrix_dominated: the computation is dominated by matrix multiplications.
+        source_available: the model's source exists and can reasonably be changed.
+        tpu_ops_available: every op the model uses is available on TPU.
+    """
+
+    framework: str = "pytorch"
+    model_size: str = "medium"
+    batch_size: int = 128
+    training_hours: float = 4.0
+    prototyping: bool = False
+    custom_ops: str = "none"
+    io_bound: bool = False
+    matrix_dominated: bool = False
+    source_available: bool = True
+    tpu_ops_available: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("framework", self.framework, FRAMEWORKS)
+        check_choice("model_size", self.model_size, MODEL_SIZES)
+        check_int("batch_size", self.batch_size, low=1)
+        check_float("training_hours", self.training_hours, low=0, low_open=True)
+        check_choice("custom_ops", self.custom_ops, CUSTOM_OPS)
+        for name in ("prototyping", "io_bound", "matrix_dominated", "source_available", "tpu_ops_available"):
+            check_instance(name, getattr(self, name), bool, "a bool")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A hardware choice and the guidance lines that led to it.
+
+    Attributes:
+        hardware: ``"CPU"``, ``"GPU"`` or ``"TPU"``.
+        reasons: one sentence per guideline the workload matched.
+    """
+
+    hardware: str
+    reasons: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.hardware}: " + "; ".join(self.reasons)
+
+
+def recommend_hardware(workload: Workload | None = None, **fields: Any) -> Recommendation:
+    """Choose CPU, GPU or TPU for a training workload, with the reasons.
+
+    The rules, checked in this order:
+
+    1. scikit-learn and XGBoost do not benefit from accelerators: CPU, on a
+       memory-optimised machine.
+    2. CPU for quick prototyping, simple models that train quickly, small models with
+       small effective batches, models dominated by custom C++ ops, and models
+       limited by I/O or network bandwidth.
+    3. GPU for models whose source is missing or too onerous to change, models with
+       a significant number of custom ops that must run partly on CPUs, and models
+       with ops not available on TPU.
+    4. TPU for models dominated by matrix computations, with no custom ops in the
+       training loop, that train for weeks or are large with very large batches.
+    5. Otherwise GPU: medium-to-large models with larger effective batches.
+
+    Args:
+        workload: a :class:`Workload`; or give its fields as keywords instead.
+        **fields: :class:`Workload` fields, when ``workload`` is ``None``.
+
+    Returns:
+        A :class:`Recommendation`.
+
+    Example:
+        >>> print(recommend_hardware(framework="sklearn"))
+        CPU: scikit-learn and XGBoost do not benefit from accelerators; pick a memory-optimised machine
+        >>> recommend_hardware(model_size="very_large", batch_size=4096, matrix_dominated=True).hardware
+        'TPU'
+    """
+    if workload is None:
+        workload = Workload(**fields)
+    elif fields:
+        raise TypeError(message("fields", "empty when a `workload` is given", tuple(fields)))
+    check_instance("workload", workload, Workload, "a Workload")
+    w = workload
+    if w.framework in ("sklearn", "xgboost"):
+        return Recommendation(
+            "CPU",
+            ("scikit-learn and XGBoost do not benefit from accelerators; pick a memory-optimised machine",),
+        )
+    small = w.model_size == "small"
+    cpu = [
+        (w.prototyping, "quick prototyping that needs maximum flexibility"),
+        (small and w.training_hours < SHORT_HOURS, "a simple model that does not take long to train"),
+        (small and w.batch_size < SMALL_BATCH, "a small model with a small effective batch size"),
+        (w.custom_ops == "dominant", "dominated by custom operations written in C++"),
+        (w.io_bound, "limited by the host's I/O or network bandwidth"),
+    ]
+    gpu = [
+        (not w.source_available, "the model's source does not exist or is too onerous to change"),
+        (w.custom_ops == "some", "a significant number of custom ops must run at least partly on CPUs"),
+        (not w.tpu_ops_available, "it uses ops that are not available on TPU"),
+    ]
+    big_batches = w.model_size in ("large", "very_large") and w.batch_size >= VERY_LARGE_BATCH
+    long_run = w.training_hours >= WEEK_HOURS
+    tpu = [
+        (w.matrix_dominated, "dominated by matrix computations"),
+        (w.custom_ops == "none", "no custom ops inside the training loop"),
+        (long_run, "trains for weeks or months"),
+        (big_batches, "a large model with a very large effective batch size"),
+    ]
+    for hardware, rules in (("CPU", cpu), ("GPU", gpu)):
+        reasons = tuple(text for matched, text in rules if matched)
+        if reasons:
+            return Recommendation(hardware, reasons)
+    if w.matrix_dominated and (long_run or big_batches):
+        return Recommendation("TPU", tuple(text for matched, text in tpu if matched))
+    return Recommendation("GPU", ("a medium-to-large model with a larger effective batch size",))
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """A throughput measurement.
+
+    Attributes:
+        examples_per_second: rows of the batch processed per second.
+        seconds_per_batch: median seconds per batch.
+        batch_size: rows per batch.
+        device: where it ran, e.g. ``"cpu"`` or ``"cuda"``.
+    """
+
+    examples_per_second: float
+    seconds_per_batch: float
+    batch_size: int
+    device: str
+
+
+def _is_torch(model: Any) -> bool:
+    return isinstance(model, nn.Module)
+
+
+def measure_throughput(
+    model: Any,
+    batch: Any,
+    device: str | torch.device | None = None,
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    train: bool = False,
+    amp: bool = False,
+) -> Throughput:
+    """Time a model on one batch: examples per second, from the median of ``repeats`` runs.
+
+    A PyTorch model runs a forward pass (and, with ``train=True``, a backward pass)
+    on ``device``; CUDA is synchronized around each run. A scikit-learn-style model
+    (anything with ``predict``) runs ``predict`` on the CPU: it has no other device.
+
+    Args:
+        model: an ``nn.Module`` or an object with ``predict(X)``.
+        batch: the inputs ``(N, ...)``: a tensor (PyTorch) or an array (scikit-learn).
+        device: where to run; ``None`` picks :func:`get_device` (PyTorch) or the CPU.
+        repeats: timed runs, an int >= 1.
+        warmup: untimed runs first, an int >= 0.
+        train: time forward + backward (PyTorch only).
+        amp: run under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU).
+
+    Returns:
+        A :class:`Throughput`.
+
+    Example:
+        >>> t = measure_throughput(nn.Linear(8, 2), torch.randn(32, 8), "cpu")
+        >>> t.batch_size, t.device, t.examples_per_second > 0
+        (32, 'cpu', True)
+    """
+    repeats = check_int("repeats", repeats, low=1)
+    warmup = check_int("warmup", warmup, low=0)
+    check_instance("train", train, bool, "a bool")
+    check_instance("amp", amp, bool, "a bool")
+    if _is_torch(model):
+        device = get_device(device)
+        x = check_tensor("batch", batch, finite=True).to(device)
+        model = model.to(device)
+        run = _torch_step(model, x, device, train=train, amp=amp)
+    elif callable(getattr(model, "predict", None)):
+        device = get_device(device or "cpu")
+        if device.type != "cpu":
+            raise ValueError(
+                message("device", "'cpu' for a scikit-learn-style model (it cannot use accelerators)", str(device))
+            )
+        if train or amp:
+            raise ValueError(message("train and amp", "False for a scikit-learn-style model", (train, amp)))
+        x = batch.numpy() if isinstance(batch, torch.Tensor) else np.asarray(batch)
+        run = lambda: model.predict(x)  # noqa: E731
+    else:
+        raise TypeError(message("model", "a torch.nn.Module or an object with predict()", model))
+    for _ in range(warmup):
+        run()
+    seconds = []
+    for _ in range(repeats):
+        with Timer(device) as timer:
+            run()
+        seconds.append(timer.seconds)
+    median = float(np.median(seconds))
+    return Throughput(len(x) / median, median, len(x), device.type)
+
+
+def _torch_step(model: nn.Module, x: torch.Tensor, device: torch.device, *, train: bool, amp: bool) -> Callable[[], None]:
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+
+    def run() -> None:
+        autocast = torch.autocast(device.type, dtype=dtype) if amp else nullcontext()
+        with torch.set_grad_enabled(train), autocast:
+            out = model(x)
+        if train:
+            model.zero_grad(set_to_none=True)
+            out.float().sum().backward()
+
+    return run
+
+
+MATRIX_OPS = frozenset(
+    {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::matmul",
+     "aten::linear", "aten::_convolution", "aten::convolution", "aten::mkldnn_convolution",
+     "aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::_mkldnn_convolution",
+     "aten::scaled_dot_product_attention", "aten::_scaled_dot_product_flash_attention_for_cpu"}
+)
+"""Operators counted as matrix arithmetic (matrix products and convolutions)."""
+
+
+def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool = True) -> float:
+    """Share of a PyTorch model's CPU time spent in matrix products and convolutions.
+
+    Profiles three steps with PyTorch's autograd profiler on one CPU thread (so that
+    the number reflects the work, not how well each operator parallelizes on a busy
+    machine) and divides the self
+    time of the operators in :data:`MATRIX_OPS` (the backward pass of a matrix product
+    is itself made of matrix products) by the self time of all operators. A share near 1 marks a "model dominated by matrix
+    computations", the kind of model TPUs (and GPUs) are built to speed up.
+
+    Args:
+        model: the model (run on the CPU).
+        batch: inputs ``(N, ...)``, a float tensor.
+        train: profile forward + backward (else forward only).
+
+    Returns:
+        A float in ``[0, 1]``.
+
+    Example:
+        >>> mlp = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+        >>> matrix_time_fraction(mlp, torch.randn(256, 256)) > 0.5
+        True
+    """
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    x = check_tensor("batch", batch, floating=True, finite=True).cpu()
+    model = model.cpu()
+    run = _torch_step(model, x, torch.device("cpu"), train=train, amp=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # count work, not how well each operator runs in parallel
+    try:
+        run()  # warm-up outside the profile
+        # The autograd profiler without Kineto: CPU operator times, no tracing back-end logs.
+        with torch.autograd.profiler.profile(use_kineto=False) as prof:
+            for _ in range(3):
+                run()
+    finally:
+        torch.set_num_threads(threads)
+    events = prof.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    matrix = sum(event.self_cpu_time_total for event in events if event.key in MATRIX_OPS)
+    return matrix / total if total > 0 else 0.0
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # bytes on macOS, KiB on Linux
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (Linux >= 4.0); False where that is impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _vm_hwm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def _measure_child(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any) -> None:
+    try:
+        if _reset_peak():
+            before, peak = _vm_hwm_bytes(), _vm_hwm_bytes
+        else:
+            before, peak = _peak_rss_bytes(), _peak_rss_bytes
+        value = fn(*args, **kwargs)
+        conn.send((True, max(0, peak() - before), value))
+    except BaseException as error:
+        conn.send((False, 0, f"{type(error).__name__}: {error}"))
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+def peak_memory(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
+    """Run ``fn(*args, **kwargs)`` in a fresh process; return (peak extra memory, result).
+
+    The peak resident memory (RSS) the call adds on top of what the process held
+    before it: on Linux the kernel's peak counter is reset just before the call,
+    elsewhere the rise of ``getrusage``'s lifetime peak is used. Running in a
+    separate process keeps earlier allocations of this process out of the number.
+    Uses ``fork`` where available (then ``fn`` may be defined anywhere, but must not
+    use CUDA), else ``spawn`` (``fn`` must be importable).
+
+    Args:
+        fn: the function to measure; its result must be picklable.
+        *args: its positional arguments.
+        **kwargs: its keyword arguments.
+
+    Returns:
+        ``(bytes, result)``.
+
+    Raises:
+        RuntimeError: ``fn`` raised in the child process (the message says what).
+
+    Example:
+        >>> extra, total = peak_memory(lambda n: float(np.ones(n).sum()), 4_000_000)
+        >>> total, extra > 16e6
+        (4000000.0, True)
+    """
+    check_callable("fn", fn)
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    context = mp.get_context(method)
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_measure_child, args=(fn, args, kwargs, child), daemon=True)
+    process.start()
+    child.close()
+    try:
+        ok, extra, value = parent.recv()
+    except EOFError:
+        ok, extra, value = False, 0, f"the process died with exit code {process.exitcode}"
+    finally:
+        process.join()
+        parent.close()
+    if not ok:
+        raise RuntimeError(f"Expected `fn` to run in the measuring process, but it failed: {value}")
+    return extra, value

@@ -1,0 +1,154 @@
+"""Tests for companion.hardware."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+import companion.utils
+from companion.hardware import (
+    Workload,
+    get_device,
+    matrix_time_fraction,
+    measure_throughput,
+    peak_memory,
+    recommend_hardware,
+)
+
+
+def test_get_device_is_the_utils_one():
+    assert get_device is companion.utils.get_device
+
+
+# One workload per line of the guidance, and the answer it must get.
+GUIDANCE = [
+    (dict(framework="sklearn"), "CPU", "memory-optimised"),
+    (dict(framework="xgboost", model_size="very_large", batch_size=8192), "CPU", "do not benefit from accelerators"),
+    (dict(prototyping=True, model_size="large"), "CPU", "prototyping"),
+    (dict(model_size="small", training_hours=0.2, batch_size=256), "CPU", "does not take long"),
+    (dict(model_size="small", batch_size=16, training_hours=10.0), "CPU", "small effective batch"),
+    (dict(custom_ops="dominant", model_size="large"), "CPU", "custom operations written in C++"),
+    (dict(io_bound=True, model_size="large", matrix_dominated=True), "CPU", "I/O or network"),
+    (dict(source_available=False, matrix_dominated=True, training_hours=500.0), "GPU", "source"),
+    (dict(custom_ops="some", matrix_dominated=True, training_hours=500.0), "GPU", "partly on CPUs"),
+    (dict(tpu_ops_available=False, matrix_dominated=True, training_hours=500.0), "GPU", "not available on TPU"),
+    (dict(model_size="medium", batch_size=512), "GPU", "medium-to-large"),
+    (dict(matrix_dominated=True, training_hours=1000.0), "TPU", "trains for weeks"),
+    (dict(matrix_dominated=True, model_size="very_large", batch_size=4096), "TPU", "very large effective batch"),
+    # matrix-bound but neither long nor huge: a GPU is enough
+    (dict(matrix_dominated=True, model_size="large", batch_size=256), "GPU", "medium-to-large"),
+]
+
+
+@pytest.mark.parametrize(("fields", "hardware", "reason"), GUIDANCE)
+def test_recommend_hardware_follows_the_guidance(fields, hardware, reason):
+    answer = recommend_hardware(**fields)
+    assert answer.hardware == hardware
+    assert any(reason in text for text in answer.reasons), answer.reasons
+    assert recommend_hardware(Workload(**fields)) == answer
+    assert str(answer).startswith(f"{hardware}: ")
+
+
+def test_tpu_lists_every_matching_reason():
+    answer = recommend_hardware(matrix_dominated=True, model_size="very_large", batch_size=4096, training_hours=2000.0)
+    assert answer.hardware == "TPU"
+    assert len(answer.reasons) == 4
+
+
+def test_workload_rejects_bad_fields():
+    with pytest.raises(ValueError, match=r"Expected `framework` to be one of \('pytorch'"):
+        Workload(framework="caffe")
+    with pytest.raises(ValueError, match="Expected `batch_size` to be an int >= 1, but got 0."):
+        Workload(batch_size=0)
+    with pytest.raises(TypeError, match="Expected `io_bound` to be a bool"):
+        Workload(io_bound="yes")
+    with pytest.raises(TypeError, match="Expected `fields` to be empty"):
+        recommend_hardware(Workload(), batch_size=3)
+    with pytest.raises(TypeError, match="Expected `workload` to be a Workload"):
+        recommend_hardware({"framework": "sklearn"})
+
+
+class _Sleepy(nn.Module):
+    """Takes 20 ms per call, whatever the batch: a known throughput."""
+
+    def forward(self, x):
+        time.sleep(0.02)
+        return x
+
+
+class _SleepyEstimator:
+    def predict(self, X):
+        time.sleep(0.02)
+        return np.zeros(len(X))
+
+
+@pytest.mark.parametrize("model", [_Sleepy(), _SleepyEstimator()])
+def test_measure_throughput_times_a_known_model(model):
+    t = measure_throughput(model, torch.zeros(100, 3), "cpu", repeats=3)
+    assert 0.02 <= t.seconds_per_batch < 0.06
+    assert t.examples_per_second == pytest.approx(100 / t.seconds_per_batch)
+    assert (t.batch_size, t.device) == (100, "cpu")
+
+
+def test_measure_throughput_trains_and_uses_autocast():
+    model = nn.Linear(4, 2)
+    t = measure_throughput(model, torch.randn(16, 4), "cpu", train=True, amp=True, repeats=2)
+    assert t.examples_per_second > 0
+    assert model.weight.grad is not None  # the backward pass ran
+
+
+def test_measure_throughput_rejects_bad_input():
+    sk = LogisticRegression().fit(np.random.default_rng(0).normal(size=(20, 2)), [0, 1] * 10)
+    with pytest.raises(ValueError, match=r"Expected `device` to be 'cpu' for a scikit-learn-style model"):
+        measure_throughput(sk, np.zeros((4, 2)), "cuda")
+    with pytest.raises(TypeError, match="Expected `model` to be a torch.nn.Module or an object with predict"):
+        measure_throughput(object(), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="Expected `repeats` to be an int >= 1"):
+        measure_throughput(nn.Linear(2, 1), torch.zeros(4, 2), "cpu", repeats=0)
+    with pytest.raises(TypeError, match="Expected `batch` to be a torch.Tensor"):
+        measure_throughput(nn.Linear(2, 1), [[0.0, 0.0]], "cpu")
+
+
+def test_matrix_time_fraction_separates_matrix_from_elementwise_models():
+    torch.manual_seed(0)
+    wide = nn.Sequential(nn.Linear(256, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 4))
+    elementwise = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.LayerNorm(4), nn.Softplus(), nn.Linear(4, 2))
+    heavy = matrix_time_fraction(wide, torch.randn(256, 256))
+    light = matrix_time_fraction(elementwise, torch.randn(8192, 4))
+    assert 0.5 < heavy <= 1.0
+    assert 0.0 <= light < heavy - 0.2
+
+
+def _allocate(megabytes: int) -> float:
+    return float(np.ones(megabytes * 2**20 // 8).sum())
+
+
+def _fail():
+    raise KeyError("boom")
+
+
+def test_peak_memory_measures_an_allocation():
+    small, _ = peak_memory(_allocate, 8)
+    big, total = peak_memory(_allocate, 64)
+    assert total == 64 * 2**20 // 8
+    assert 60 * 2**20 < big < 90 * 2**20
+    assert big - small == pytest.approx(56 * 2**20, rel=0.25)
+
+
+def test_peak_memory_reports_a_failure():
+    with pytest.raises(RuntimeError, match="it failed: KeyError: 'boom'"):
+        peak_memory(_fail)
+
+
+def test_plot_throughput_and_loss_curves():
+    from companion.plots import plot_loss_curves, plot_throughput
+
+    ax = plot_throughput({"cpu": 100.0, "gpu": 10_000.0})
+    assert [p.get_width() for p in ax.patches] == [100.0, 10_000.0] and ax.get_xscale() == "log"
+    ax = plot_loss_curves({"a": [3.0, 2.0, 1.0], "b": [2.0, 1.0]})
+    assert [list(line.get_ydata()) for line in ax.lines] == [[3.0, 2.0, 1.0], [2.0, 1.0]]
