@@ -1,0 +1,38 @@
+"""Exercise of notebook 4.3.3: the mean baseline's test error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from companion.exercises._registry import exercise
+
+
+def _mean_baseline_mse_solution(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
+    prediction = y_train.float().mean()  # the baseline learns one number, from training data only
+    return float(((y_test.float() - prediction) ** 2).mean())
+
+
+@exercise(
+    "4.3.3-mean-baseline-mse",
+    "Write mean_baseline_mse(y_train, y_test): the test MSE of a regressor that always predicts "
+    "the training mean.",
+    solution=_mean_baseline_mse_solution,
+)
+def _grade_mean_baseline_mse(answer: Callable[[torch.Tensor, torch.Tensor], float]) -> str | None:
+    g = torch.Generator().manual_seed(0)
+    for n_train, n_test, shift in ((200, 80, 3.0), (50, 20, 0.0)):
+        y_train = torch.randn(n_train, generator=g) * 2 + 1
+        y_test = torch.randn(n_test, generator=g) * 2 + 1 + shift
+        got = answer(y_train, y_test)
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return "return one number (a float)."
+        expected = _mean_baseline_mse_solution(y_train, y_test)
+        if abs(got - float(y_test.var(unbiased=False))) < 1e-4 and shift:
+            return "the baseline may only learn from training data: predict the mean of y_train, not y_test."
+        if abs(got - expected) > 1e-4 * max(1.0, expected):
+            return "predict y_train's mean for every test row, then average the squared errors."
+    return None
