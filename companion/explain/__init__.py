@@ -1,0 +1,29 @@
+"""Feature attributions: integrated gradients, sampled Shapley and XRAI, and their summaries.
+
+Example:
+    >>> from companion.explain import integrated_gradients
+    >>> model = torch.nn.Linear(2, 1)
+    >>> result = integrated_gradients(model, torch.ones(4, 2), target=None)
+    >>> tuple(result.attributions.shape), bool((result.error < 1e-4).all())
+    ((4, 2), True)
+"""
+
+import torch  # noqa: F401  (for the doctest above)
+
+from companion.explain._common import Attributions, top_fraction_mask
+from companion.explain.aggregate import aggregate_attributions, fraction_inside
+from companion.explain.integrated_gradients import integrated_gradients
+from companion.explain.sampled_shapley import sampled_shapley
+from companion.explain.xrai import XRAIResult, felzenszwalb_masks, xrai
+
+__all__ = [
+    "Attributions",
+    "XRAIResult",
+    "aggregate_attributions",
+    "felzenszwalb_masks",
+    "fraction_inside",
+    "integrated_gradients",
+    "sampled_shapley",
+    "top_fraction_mask",
+    "xrai",
+]
