@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 # The versions this project is tested with; pyproject.toml itself has lower bounds only.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # Notebook kernels load tests/ipython/.../00-block-network.py: no network but loopback.
-OFFLINE := IPYTHONDIR=$(abspath tests/ipython)
+# One OpenMP thread per process: two test workers on two cores, each with two torch threads,
+# spend more time waking thread pools than computing (small models; 5-10x slower measured).
+OFFLINE := IPYTHONDIR=$(abspath tests/ipython) OMP_NUM_THREADS=1
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install test unit notebooks book lab lint clean
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS) -e '.[dev]'
 	touch $(STAMP)
 
-test: unit notebooks
+test: lint unit notebooks
 
 unit: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest tests -n 2 --dist loadscope

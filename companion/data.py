@@ -22,6 +22,8 @@ from companion._validation import (
 )
 
 __all__ = [
+    "make_categorical",
+    "make_related_tasks",
     "TensorData",
     "make_regression",
     "make_classification",
@@ -34,6 +36,8 @@ __all__ = [
     "make_loader",
     "SHAPE_CLASSES",
     "make_drifting_stream",
+    "make_sliced_chunks",
+    "make_sliced_classification",
 ]
 
 
@@ -436,3 +440,231 @@ def make_drifting_stream(
         y = (torch.rand(batch_size, generator=g) < p).float()
         batches.append(TensorData(X, y, ["x0", "x1"], ["negative", "positive"]))
     return batches
+
+
+def make_sliced_chunks(
+    n_chunks: int,
+    chunk_size: int,
+    *,
+    n_features: int = 8,
+    slices: Sequence[str] = ("web", "ios", "android", "partner"),
+    label_noise: Sequence[float] = (0.0, 0.05, 0.1, 0.3),
+    seed: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]]:
+    """A large binary-classification data set, generated lazily one chunk at a time.
+
+    Labels follow one fixed linear rule ``y = [X @ w > 0]`` (``w`` from ``seed``);
+    each row belongs to a slice (e.g. the platform it came from), and a share
+    ``label_noise[s]`` of slice ``s``'s labels is flipped, so some slices are noisier
+    than others. Only one chunk exists in memory at a time.
+
+    Args:
+        n_chunks: number of chunks, an int >= 1.
+        chunk_size: rows per chunk, an int >= 1.
+        n_features: features per row, an int >= 1.
+        slices: slice names, one per noise level.
+        label_noise: share of flipped labels per slice, each in [0, 0.5].
+        seed: random seed; chunk ``i`` is drawn with ``seed + 1 + i``.
+
+    Yields:
+        ``(X, y, columns)``: float32 ``X`` ``(chunk_size, n_features)``, float32
+        labels ``y`` ``(chunk_size,)`` in {0, 1}, and ``{"slice": array of names}``.
+
+    Example:
+        >>> X, y, cols = next(make_sliced_chunks(2, 5))
+        >>> tuple(X.shape), sorted(set(cols)), len(cols["slice"])
+        ((5, 8), ['slice'], 5)
+    """
+    n_chunks = check_int("n_chunks", n_chunks, low=1)
+    chunk_size = check_int("chunk_size", chunk_size, low=1)
+    n_features = check_int("n_features", n_features, low=1)
+    names = np.asarray([str(s) for s in slices])
+    noise = torch.tensor([check_float("label_noise", v, low=0, high=0.5) for v in label_noise])
+    if len(names) != len(noise) or len(names) == 0:
+        raise ValueError(message("label_noise", f"one value per slice ({len(names)})", tuple(label_noise)))
+    w = torch.randn(n_features, generator=_generator(seed))
+
+    def chunks() -> Iterator[tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]]:
+        for i in range(n_chunks):
+            g = _generator(seed + 1 + i)
+            X = torch.randn(chunk_size, n_features, generator=g)
+            s = torch.randint(len(names), (chunk_size,), generator=g)
+            flip = torch.rand(chunk_size, generator=g) < noise[s]
+            y = ((X @ w > 0) ^ flip).float()
+            yield X, y, {"slice": names[s.numpy()]}
+
+    return chunks()
+
+
+def make_categorical(
+    n_samples: int = 3000,
+    *,
+    n_categories: int = 500,
+    n_factors: int = 4,
+    n_outputs: int = 16,
+    noise: float = 1.0,
+    seed: int = 0,
+    world_seed: int = 0,
+) -> TensorData:
+    """One categorical feature whose categories share hidden factors, with several numeric targets.
+
+    Each category ``c`` (think: a store or a product) has ``n_factors`` hidden traits
+    ``z_c ~ N(0, I)``; each row picks a category uniformly and observes
+    ``y = z_c @ W + noise * N(0, I)`` with ``W`` of shape ``(n_factors, n_outputs)``.
+    An embedding of dimension ``n_factors`` can represent the categories exactly;
+    smaller ones underfit, larger ones can memorize noise. The categories' traits and
+    ``W`` depend on ``world_seed`` only, so training and validation sets drawn with
+    different ``seed`` come from the same distribution.
+
+    Args:
+        n_samples: number of rows, an int >= 1.
+        n_categories: number of categories, an int >= 2.
+        n_factors: hidden traits per category, an int >= 1.
+        n_outputs: targets per row, an int >= 1.
+        noise: standard deviation of the target noise, a float >= 0.
+        seed: random seed of the rows.
+        world_seed: random seed of the categories' traits and of ``W``.
+
+    Returns:
+        ``TensorData`` with int64 category ids ``X`` of shape ``(n_samples,)`` and
+        float32 targets ``y`` of shape ``(n_samples, n_outputs)``.
+
+    Example:
+        >>> X, y = make_categorical(10, n_categories=7)
+        >>> X.dtype, tuple(y.shape), int(X.max()) < 7
+        (torch.int64, (10, 16), True)
+    """
+    n_samples = check_int("n_samples", n_samples, low=1)
+    n_categories = check_int("n_categories", n_categories, low=2)
+    n_factors = check_int("n_factors", n_factors, low=1)
+    n_outputs = check_int("n_outputs", n_outputs, low=1)
+    noise = check_float("noise", noise, low=0)
+    world = _generator(world_seed)
+    traits = torch.randn(n_categories, n_factors, generator=world)
+    W = torch.randn(n_factors, n_outputs, generator=world) / n_factors**0.5
+    g = _generator(seed)
+    X = torch.randint(0, n_categories, (n_samples,), generator=g)
+    y = traits[X] @ W + noise * torch.randn(n_samples, n_outputs, generator=g)
+    return TensorData(X, y, ["category"], [])
+
+
+def make_related_tasks(
+    n_samples: int = 1000,
+    *,
+    task: str = "source",
+    seed: int = 0,
+    world_seed: int = 1234,
+) -> TensorData:
+    """Two classification tasks on the same 32 features that depend on the same hidden factors.
+
+    Rows are ``x ~ N(0, I_32)``. Twelve hidden factors ``h = tanh(2 A x / sqrt(32))``
+    (a fixed random ``A``) drive both tasks: the ``"source"`` task's label is the
+    argmax of 10 fixed random linear scores of ``h`` (10 classes), the
+    ``"target"`` task's the argmax of 4 other ones (4 classes). A network trained
+    on plenty of source data learns features close to ``h``, which is what makes
+    transfer to the target task pay off. ``A`` and the scores depend on
+    ``world_seed`` only, so both tasks share one world.
+
+    Args:
+        n_samples: number of rows, an int >= 1.
+        task: ``"source"`` (10 classes) or ``"target"`` (4 classes).
+        seed: random seed of the rows.
+        world_seed: random seed of the hidden factors and of both tasks' scores.
+
+    Returns:
+        ``TensorData`` with float32 ``X`` of shape ``(n_samples, 32)`` and int64
+        labels ``y`` of shape ``(n_samples,)``.
+
+    Example:
+        >>> X, y = make_related_tasks(50, task="target")
+        >>> tuple(X.shape), int(y.max()) < 4
+        ((50, 32), True)
+    """
+    n_samples = check_int("n_samples", n_samples, low=1)
+    if task not in ("source", "target"):
+        raise ValueError(message("task", "one of ('source', 'target')", task))
+    n_features, n_factors = 32, 12
+    world = _generator(world_seed)
+    A = torch.randn(n_factors, n_features, generator=world)
+    scores = {"source": torch.randn(10, n_factors, generator=world),
+              "target": torch.randn(4, n_factors, generator=world)}[task]
+    g = _generator(seed)
+    X = torch.randn(n_samples, n_features, generator=g)
+    h = torch.tanh(2 * X @ A.T / n_features**0.5)
+    y = (h @ scores.T).argmax(dim=1)
+    return TensorData(X, y, [f"x{i}" for i in range(n_features)],
+                      [f"class {c}" for c in range(len(scores))])
+
+
+def make_sliced_classification(
+    n_samples: int = 2000,
+    *,
+    slices: Sequence[str] = ("A", "B", "C"),
+    shares: Sequence[float] = (0.6, 0.3, 0.1),
+    label_noise: Sequence[float] = (0.0, 0.0, 0.0),
+    flip_rule: Sequence[bool] = (False, False, False),
+    offsets: Sequence[float] = (0.0, 0.0, 0.0),
+    n_features: int = 4,
+    seed: int = 0,
+    rule_seed: int = 0,
+) -> tuple[TensorData, np.ndarray]:
+    """Binary labels for rows from named slices that can differ in size, noise and rule.
+
+    Every row belongs to one slice, drawn with probabilities ``shares``. The label is
+    ``y = [X @ w + offsets[s] > 0]`` for one weight vector ``w`` (``w`` from N(0, 1);
+    a positive offset raises the slice's share of positives), except in slices with
+    ``flip_rule`` set, where it is ``[X @ w + offsets[s] < 0]`` (a subset that behaves
+    differently, which a model learns only from enough of its rows); then a share
+    ``label_noise[s]`` of slice ``s``'s labels is flipped at random (a noisier subset).
+    ``X`` holds the ``n_features`` numeric features followed by a one-hot column per
+    slice, so that a model can tell the slices apart.
+
+    Args:
+        n_samples: number of rows, an int >= 1.
+        slices: slice names.
+        shares: probability of each slice, each in (0, 1], summing to 1.
+        label_noise: share of flipped labels per slice, each in [0, 0.5].
+        flip_rule: per slice, whether its rule is the opposite of the others'.
+        offsets: per slice, a shift of the label's log-odds scale, finite floats.
+        n_features: numeric features per row, an int >= 1.
+        seed: random seed of the rows.
+        rule_seed: random seed of ``w``: sets drawn with one ``rule_seed`` and
+            different ``seed`` (e.g. training and test sets with different slice
+            shares) follow the same rule.
+
+    Returns:
+        ``(data, slice_of_row)``: ``TensorData`` with float32 ``X`` of shape
+        ``(n_samples, n_features + len(slices))`` and int64 labels ``y`` in {0, 1},
+        and a NumPy array with each row's slice name.
+
+    Example:
+        >>> data, where = make_sliced_classification(10, n_features=2)
+        >>> tuple(data.X.shape), data.feature_names[2:], sorted(set(where)) <= ["A", "B", "C"]
+        ((10, 5), ['slice=A', 'slice=B', 'slice=C'], True)
+    """
+    n_samples = check_int("n_samples", n_samples, low=1)
+    n_features = check_int("n_features", n_features, low=1)
+    names = [str(name) for name in slices]
+    for argument, values in (("shares", shares), ("label_noise", label_noise),
+                             ("flip_rule", flip_rule), ("offsets", offsets)):
+        if len(values) != len(names) or not names:
+            raise ValueError(message(argument, f"one value per slice ({len(names)})", tuple(values)))
+    p = torch.tensor([check_float("shares", v, low=0, high=1, low_open=True) for v in shares])
+    if abs(float(p.sum()) - 1.0) > 1e-6:
+        raise ValueError(message("shares", "shares summing to 1", tuple(shares)))
+    noise = torch.tensor([check_float("label_noise", v, low=0, high=0.5) for v in label_noise])
+    flip = torch.tensor([bool(v) for v in flip_rule])
+    shift = torch.tensor([check_float("offsets", v) for v in offsets])
+    w = torch.randn(n_features, generator=_generator(rule_seed))
+    g = _generator(seed)
+    X = torch.randn(n_samples, n_features, generator=g)
+    s = torch.multinomial(p, n_samples, replacement=True, generator=g)
+    y = (X @ w + shift[s] > 0) ^ flip[s] ^ (torch.rand(n_samples, generator=g) < noise[s])
+    one_hot = torch.nn.functional.one_hot(s, len(names)).float()
+    data = TensorData(
+        torch.cat([X, one_hot], dim=1),
+        y.long(),
+        [f"x{i}" for i in range(n_features)] + [f"slice={name}" for name in names],
+        ["0", "1"],
+    )
+    return data, np.asarray(names)[s.numpy()]

@@ -12,6 +12,8 @@ import torch
 
 from companion._validation import check_int, message
 
+__all__ = ["seed_everything", "get_device", "Timer"]
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's random number generators.

@@ -1,8 +1,8 @@
 """The pip and conda installs list the same dependencies; the package is typed."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 import companion
