@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import resource
+import statistics
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -297,11 +298,12 @@ MATRIX_OPS = frozenset(
 def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool = True) -> float:
     """Share of a PyTorch model's CPU time spent in matrix products and convolutions.
 
-    Profiles three steps with PyTorch's autograd profiler on one CPU thread (so that
-    the number reflects the work, not how well each operator parallelizes on a busy
-    machine) and divides the self
-    time of the operators in :data:`MATRIX_OPS` (the backward pass of a matrix product
-    is itself made of matrix products) by the self time of all operators. A share near 1 marks a "model dominated by matrix
+    Profiles five steps, one at a time, with PyTorch's autograd profiler on one CPU
+    thread (so that the number reflects the work, not how well each operator
+    parallelizes on a busy machine). For each step it divides the self time of the
+    operators in :data:`MATRIX_OPS` (the backward pass of a matrix product is itself
+    made of matrix products) by the self time of all operators, and returns the
+    median over the steps. A share near 1 marks a "model dominated by matrix
     computations", the kind of model TPUs (and GPUs) are built to speed up.
 
     Args:
@@ -325,16 +327,19 @@ def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool =
     torch.set_num_threads(1)  # count work, not how well each operator runs in parallel
     try:
         run()  # warm-up outside the profile
-        # The autograd profiler without Kineto: CPU operator times, no tracing back-end logs.
-        with torch.autograd.profiler.profile(use_kineto=False) as prof:
-            for _ in range(3):
+        shares = []
+        for _ in range(5):  # separate profiles: a busy machine that preempts one step spoils
+            # one share, not the median. The autograd profiler without Kineto: CPU operator
+            # times, no tracing back-end logs.
+            with torch.autograd.profiler.profile(use_kineto=False) as prof:
                 run()
+            events = prof.key_averages()
+            total = sum(event.self_cpu_time_total for event in events)
+            matrix = sum(event.self_cpu_time_total for event in events if event.key in MATRIX_OPS)
+            shares.append(matrix / total if total > 0 else 0.0)
     finally:
         torch.set_num_threads(threads)
-    events = prof.key_averages()
-    total = sum(event.self_cpu_time_total for event in events)
-    matrix = sum(event.self_cpu_time_total for event in events if event.key in MATRIX_OPS)
-    return matrix / total if total > 0 else 0.0
+    return statistics.median(shares)
 
 
 def _peak_rss_bytes() -> int:
