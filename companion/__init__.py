@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "seed_everything": "utils",
     "get_device": "utils",
     "Timer": "utils",
+    "interleaved_medians": "utils",
     # companion.data
     "make_categorical": "data",
     "make_related_tasks": "data",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
 import time
+from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import torch
 
-from companion._validation import check_int, message
+from companion._validation import check_callable, check_instance, check_int, message
 
-__all__ = ["seed_everything", "get_device", "Timer"]
+__all__ = ["seed_everything", "get_device", "Timer", "interleaved_medians"]
 
 
 def seed_everything(seed: int) -> None:
@@ -93,3 +96,53 @@ class Timer:
     ) -> None:
         self._sync()
         self.seconds = time.perf_counter() - self._start
+
+
+def interleaved_medians(
+    functions: Mapping[str, Callable[[], Any]],
+    *,
+    repeats: int = 7,
+    warmup: int = 1,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Time several functions in turns and return each one's median seconds per call.
+
+    Timing claims compare things, and a machine that other processes load slows
+    whatever runs while they run. Calling the functions round-robin (A, B, C, A, B,
+    C, ...) puts every contender in the same windows of load, and the median of
+    the repeats ignores the few windows a burst of load spoils. Compare the
+    medians with a margin; never compare a time with a fixed number of seconds.
+
+    Args:
+        functions: name -> a function of no arguments to time; at least one.
+        repeats: timed calls per function, an int >= 1 (odd numbers give a true median).
+        warmup: untimed calls per function first (caches, lazy initialisation), an int >= 0.
+        device: with a CUDA device, synchronize around each call.
+
+    Returns:
+        name -> median seconds of one call, in the order of ``functions``.
+
+    Example:
+        >>> times = interleaved_medians({"short": lambda: sum(range(10)),
+        ...                              "long": lambda: sum(range(100_000))}, repeats=5)
+        >>> times["long"] > times["short"]
+        True
+    """
+    check_instance("functions", functions, Mapping, "a mapping of names to functions")
+    if not functions:
+        raise ValueError(message("functions", "a mapping with at least one function", functions))
+    for name, function in functions.items():
+        check_callable(f"functions[{name!r}]", function)
+    repeats = check_int("repeats", repeats, low=1)
+    warmup = check_int("warmup", warmup, low=0)
+    device = get_device(device) if device is not None else None
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    seconds: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            with Timer(device) as timer:
+                function()
+            seconds[name].append(timer.seconds)
+    return {name: statistics.median(values) for name, values in seconds.items()}
