@@ -120,8 +120,10 @@ def recommend_hardware(workload: Workload | None = None, **fields: Any) -> Recom
 
     The rules, checked in this order:
 
-    1. scikit-learn and XGBoost do not benefit from accelerators: CPU, on a
-       memory-optimised machine.
+    1. scikit-learn: CPU, on a memory-optimised machine (its estimators run on the
+       CPU, and a whole-set fit holds the training set in memory). XGBoost: CPU, as
+       the notes have it; that described the managed training runtimes of the time
+       (XGBoost itself can train on a CUDA GPU, ``device="cuda"``).
     2. CPU for quick prototyping, simple models that train quickly, small models with
        small effective batches, models dominated by custom C++ ops, and models
        limited by I/O or network bandwidth.
@@ -141,7 +143,7 @@ def recommend_hardware(workload: Workload | None = None, **fields: Any) -> Recom
 
     Example:
         >>> print(recommend_hardware(framework="sklearn"))
-        CPU: scikit-learn and XGBoost do not benefit from accelerators; pick a memory-optimised machine
+        CPU: scikit-learn's estimators run on the CPU and a whole-set fit holds the data in memory; pick a memory-optimised machine
         >>> recommend_hardware(model_size="very_large", batch_size=4096, matrix_dominated=True).hardware
         'TPU'
     """
@@ -151,10 +153,17 @@ def recommend_hardware(workload: Workload | None = None, **fields: Any) -> Recom
         raise TypeError(message("fields", "empty when a `workload` is given", tuple(fields)))
     check_instance("workload", workload, Workload, "a Workload")
     w = workload
-    if w.framework in ("sklearn", "xgboost"):
+    if w.framework == "sklearn":
         return Recommendation(
             "CPU",
-            ("scikit-learn and XGBoost do not benefit from accelerators; pick a memory-optimised machine",),
+            ("scikit-learn's estimators run on the CPU and a whole-set fit holds the data in memory;"
+             " pick a memory-optimised machine",),
+        )
+    if w.framework == "xgboost":
+        return Recommendation(
+            "CPU",
+            ("the notes' managed runtimes ran XGBoost on CPUs only"
+             " (XGBoost itself can train on a CUDA GPU with device='cuda')",),
         )
     small = w.model_size == "small"
     cpu = [
@@ -295,8 +304,10 @@ MATRIX_OPS = frozenset(
 """Operators counted as matrix arithmetic (matrix products and convolutions)."""
 
 
-def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool = True) -> float:
-    """Share of a PyTorch model's CPU time spent in matrix products and convolutions.
+def matrix_time_fraction(
+    model: nn.Module | Callable[[torch.Tensor], Any], batch: torch.Tensor, *, train: bool = True
+) -> float:
+    """Share of a PyTorch model's (or function's) CPU time spent in matrix products and convolutions.
 
     Profiles five steps, one at a time, with PyTorch's autograd profiler on one CPU
     thread (so that the number reflects the work, not how well each operator
@@ -306,10 +317,16 @@ def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool =
     median over the steps. A share near 1 marks a "model dominated by matrix
     computations", the kind of model TPUs (and GPUs) are built to speed up.
 
+    A model runs on CPU copies of its parameters and buffers: the caller's model
+    keeps its device, gets no gradients and no updated batch-norm statistics.
+    Any other work written in PyTorch operators (one round of a tree fit, say) can
+    be profiled the same way as a function of the batch.
+
     Args:
-        model: the model (run on the CPU).
-        batch: inputs ``(N, ...)``, a float tensor.
-        train: profile forward + backward (else forward only).
+        model: an ``nn.Module``, or a function that takes the batch (then ``train``
+            is ignored: the function does whatever work it does).
+        batch: inputs ``(N, ...)``, a tensor (of floats for a module).
+        train: profile the module's forward + backward (else forward only).
 
     Returns:
         A float in ``[0, 1]``.
@@ -318,11 +335,18 @@ def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool =
         >>> mlp = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
         >>> matrix_time_fraction(mlp, torch.randn(256, 256)) > 0.5
         True
+        >>> matrix_time_fraction(lambda x: x.argsort(dim=0), torch.randn(256, 256))
+        0.0
     """
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    x = check_tensor("batch", batch, floating=True, finite=True).cpu()
-    model = model.cpu()
-    run = _torch_step(model, x, torch.device("cpu"), train=train, amp=False)
+    check_instance("train", train, bool, "a bool")
+    if isinstance(model, nn.Module):
+        x = check_tensor("batch", batch, floating=True, finite=True).cpu()
+        run = _cpu_copy_step(model, x, train=train)
+    elif callable(model):
+        x = check_tensor("batch", batch).cpu()
+        run = lambda: model(x)  # noqa: E731
+    else:
+        raise TypeError(message("model", "a torch.nn.Module or a function of the batch", model))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # count work, not how well each operator runs in parallel
     try:
@@ -340,6 +364,23 @@ def matrix_time_fraction(model: nn.Module, batch: torch.Tensor, *, train: bool =
     finally:
         torch.set_num_threads(threads)
     return statistics.median(shares)
+
+
+def _cpu_copy_step(model: nn.Module, x: torch.Tensor, *, train: bool) -> Callable[[], None]:
+    """One step of ``model`` on CPU copies of its parameters and buffers (the model is not changed)."""
+    params = {name: p.detach().cpu().requires_grad_(p.requires_grad) for name, p in model.named_parameters()}
+    buffers = {name: b.detach().cpu().clone() for name, b in model.named_buffers()}
+    state = {**params, **buffers}
+
+    def run() -> None:
+        with torch.set_grad_enabled(train):
+            out = torch.func.functional_call(model, state, (x,))
+        if train:
+            for p in params.values():
+                p.grad = None
+            out.float().sum().backward()
+
+    return run
 
 
 def _peak_rss_bytes() -> int:

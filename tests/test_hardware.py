@@ -28,7 +28,7 @@ def test_get_device_is_the_utils_one():
 # One workload per line of the guidance, and the answer it must get.
 GUIDANCE = [
     (dict(framework="sklearn"), "CPU", "memory-optimised"),
-    (dict(framework="xgboost", model_size="very_large", batch_size=8192), "CPU", "do not benefit from accelerators"),
+    (dict(framework="xgboost", model_size="very_large", batch_size=8192), "CPU", "device='cuda'"),
     (dict(prototyping=True, model_size="large"), "CPU", "prototyping"),
     (dict(model_size="small", training_hours=0.2, batch_size=256), "CPU", "does not take long"),
     (dict(model_size="small", batch_size=16, training_hours=10.0), "CPU", "small effective batch"),
@@ -123,6 +123,35 @@ def test_matrix_time_fraction_separates_matrix_from_elementwise_models():
     assert 0.5 < heavy <= 1.0
     assert 0.0 <= light < heavy - 0.2
 
+
+
+def test_matrix_time_fraction_leaves_the_callers_model_as_it_was():
+    # It profiles a CPU copy: no gradients, no updated batch-norm statistics, no move.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    share = matrix_time_fraction(model, torch.randn(32, 8))
+    assert 0.0 < share < 1.0
+    assert all(p.grad is None for p in model.parameters())
+    after = model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)  # running stats too
+    assert model.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_matrix_time_fraction_leaves_a_cuda_model_on_cuda():
+    model = nn.Linear(8, 2).cuda()
+    matrix_time_fraction(model, torch.randn(4, 8, device="cuda"))
+    assert model.weight.device.type == "cuda" and model.weight.grad is None
+
+
+def test_matrix_time_fraction_profiles_a_function_of_the_batch():
+    weights = torch.randn(256, 256)
+    products = matrix_time_fraction(lambda x: torch.relu(x @ weights) @ weights, torch.randn(256, 256))
+    counting = matrix_time_fraction(lambda x: torch.bincount((x > 0).long().flatten()), torch.randn(256, 256))
+    assert products > 0.5 and counting == 0.0
+    with pytest.raises(TypeError, match="Expected `model` to be a torch.nn.Module or a function of the batch"):
+        matrix_time_fraction(3, torch.randn(2, 2))
 
 def _allocate(megabytes: int) -> float:
     return float(np.ones(megabytes * 2**20 // 8).sum())
