@@ -23,15 +23,26 @@ def _freeze_solution(module: nn.Module) -> nn.Module:
 )
 def _grade_freeze(answer: Callable[[nn.Module], nn.Module]) -> str | None:
     torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    module = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)))
     before = [p.detach().clone() for p in module.parameters()]
     returned = answer(module)
     if returned is not module:
-        return "return the module you were given (the same object), so it can be used inline."
-    if any(p.requires_grad for p in module.parameters()):
-        trainable = sum(p.requires_grad for p in module.parameters())
-        return (f"{trainable} of the 4 parameter tensors are still trainable: visit all of them, "
+        return "return the module you were given (the same object, not a copy), so it can be used inline."
+    trainable = sum(p.requires_grad for p in module.parameters())
+    total = len(before)
+    if trainable and vars(module).get("requires_grad") is False:
+        return (
+            "module.requires_grad = False only sets a new attribute on the module object; autograd "
+            "reads requires_grad on each parameter (module.requires_grad_(False) sets them all)."
+        )
+    if trainable and not module.training:
+        return (
+            "eval() switches dropout and batch norm to inference behaviour but leaves every parameter "
+            "trainable: turn off requires_grad on the parameters."
+        )
+    if trainable:
+        return (f"{trainable} of the {total} parameter tensors are still trainable: visit all of them, "
                 "including those of nested layers (module.parameters() recurses).")
-    if any(not torch.equal(a, p) for a, p in zip(before, module.parameters())):
+    if any(not torch.equal(a, p) for a, p in zip(before, module.parameters(), strict=True)):
         return "freezing must not change the weights' values, only whether they can be trained."
     return None

@@ -28,17 +28,33 @@ def _l2_solution(model: nn.Module, lam: float) -> torch.Tensor:
 def _grade_l2(answer: Callable[[nn.Module, float], torch.Tensor]) -> str | None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-    got = answer(model, 0.1)
+    lam = 0.1
+    got = answer(model, lam)
     if not isinstance(got, torch.Tensor) or got.numel() != 1:
-        return "return a single-number tensor (so that backward() can run through it)."
-    expected = l2_penalty(model, 0.1)
-    with_biases = 0.1 * sum(p.pow(2).sum() for p in model.parameters())
-    if torch.isclose(got.detach(), with_biases.detach()):
-        return "you penalized the biases too; skip parameters whose name ends in 'bias'."
-    if torch.isclose(got.detach(), expected.detach() / 0.1):
-        return "multiply the sum by lam."
-    if not torch.isclose(got.detach(), expected.detach()):
-        return "square each weight before summing: the penalty is lam * sum(w ** 2)."
-    if not got.requires_grad:
-        return "keep the result attached to the graph: don't convert to a Python float or detach."
-    return None
+        return (
+            "return a single-number tensor (so that backward() can run through it), "
+            "not a Python float or a tensor per layer."
+        )
+    value = got.detach().reshape(())
+    weights = [p for name, p in model.named_parameters() if not name.endswith("bias")]
+    with torch.no_grad():
+        squares = sum(p.pow(2).sum() for p in weights)
+        wrong = {
+            "you penalized the biases too; skip parameters whose name ends in 'bias'.":
+                lam * sum(p.pow(2).sum() for p in model.parameters()),
+            "multiply the sum by lam.": squares,
+            "that is lam / 2 times the sum of squares; the exercise asks for lam times it.": lam * squares / 2,
+            "that is the L1 penalty (absolute values); L2 squares each weight.":
+                lam * sum(p.abs().sum() for p in weights),
+            "that is lam times the norm of the weights (a square root of the sum); the L2 penalty "
+            "is the sum of squares itself, with no square root.": lam * squares.sqrt(),
+        }
+    expected = l2_penalty(model, lam).detach()
+    if torch.isclose(value, expected):
+        if not got.requires_grad:
+            return "keep the result attached to the graph: don't convert to a Python float or detach."
+        return None
+    for hint, value_of_mistake in wrong.items():
+        if torch.isclose(value, value_of_mistake):
+            return hint
+    return "the value is off: the penalty is lam * sum(w ** 2) over every weight matrix, biases skipped."

@@ -22,8 +22,19 @@ def _progressive_accuracy_solution(
     return scores
 
 
+_SCALES = torch.tensor([0.2, 3.0, 0.4, 1.5, 0.3, 2.0, 0.1, 1.0])
+"""How sure the toy model is, row by row: several logits lie between 0 and 0.5."""
+
+_LABELS = [
+    [1, 0, 1, 1, 0, 0, 1, 0],
+    [1, 0, 1, 1, 0, 0, 1, 0],  # batch 1 repeats batch 0's labels: a model trained on 0 gets it right
+    [0, 1, 1, 0, 1, 0, 0, 1],
+    [1, 1, 0, 0, 1, 1, 0, 1],
+]
+
+
 class _Recorder:
-    """A toy model that predicts the labels of the batch it was last trained on."""
+    """A toy model that predicts the labels of the batch it was last trained on, as logits."""
 
     def __init__(self) -> None:
         self.last_y: torch.Tensor | None = None
@@ -32,11 +43,20 @@ class _Recorder:
     def predict(self, X: torch.Tensor) -> torch.Tensor:
         self.calls.append("predict")
         base = torch.zeros(len(X)) if self.last_y is None else self.last_y[: len(X)]
-        return 2 * base - 1  # logits: +1 for a 1, -1 for a 0
+        return (2 * base - 1) * _SCALES[: len(X)]  # logits: > 0 for a 1, < 0 for a 0
 
     def update(self, X: torch.Tensor, y: torch.Tensor) -> None:
         self.calls.append("update")
         self.last_y = y.clone()
+
+
+def _accuracies(batches: list[tuple[torch.Tensor, torch.Tensor]], threshold: float) -> list[float]:
+    """The right accuracies when predictions are logits > threshold (0 is right)."""
+    model, scores = _Recorder(), []
+    for X, y in batches:
+        scores.append(float(((model.predict(X) > threshold).float() == y).float().mean()))
+        model.update(X, y)
+    return scores
 
 
 @exercise(
@@ -47,17 +67,34 @@ class _Recorder:
 )
 def _grade_progressive(answer: Callable[..., list[float]]) -> str | None:
     g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(10, 2, generator=g), (torch.rand(10, generator=g) < 0.5).float())
-               for _ in range(4)]
-    batches[1] = (batches[1][0], batches[0][1].clone())  # batch 1 repeats batch 0's labels
+    batches = [(torch.randn(len(labels), 2, generator=g), torch.tensor(labels, dtype=torch.float32))
+               for labels in _LABELS]
     model = _Recorder()
-    got = answer(model.predict, model.update, batches)
-    reference = _Recorder()
-    expected = _progressive_accuracy_solution(reference.predict, reference.update, batches)
+    got = answer(model.predict, model.update, [(X.clone(), y.clone()) for X, y in batches])
     if not isinstance(got, (list, tuple)) or len(got) != len(batches):
         return "return one accuracy per batch, in a list."
     if model.calls != ["predict", "update"] * len(batches):
-        return "call predict, then update, once each per batch, in that order."
-    if any(abs(float(a) - b) > 1e-6 for a, b in zip(got, expected, strict=True)):
-        return "your accuracies differ: compare (logits > 0) with y, as floats, and average."
-    return None
+        return (
+            "call predict, then update, once each per batch, in that order: a batch is scored "
+            "before the model trains on it."
+        )
+    got = [float(a) for a in got]
+    expected = _accuracies(batches, 0.0)
+
+    def same(values: list[float]) -> bool:
+        return all(abs(a - b) < 1e-6 for a, b in zip(got, values, strict=True))
+
+    if same(expected):
+        return None
+    if same(_accuracies(batches, 0.5)):
+        return (
+            "predict returns logits, not probabilities: a logit is positive when > 0 (0.5 is the "
+            "threshold for sigmoid(logit))."
+        )
+    if same([a * len(y) for a, (_, y) in zip(expected, batches, strict=True)]):
+        return "these are counts of right answers: divide by the batch size to get an accuracy."
+    if same([1 - a for a in expected]):
+        return "these are error rates: accuracy is the share of predictions that equal y."
+    if same([sum(expected[: i + 1]) / (i + 1) for i in range(len(expected))]):
+        return "these are running means over the batches so far: return each batch's own accuracy."
+    return "your accuracies differ: compare (logits > 0) with y, as floats, and average."

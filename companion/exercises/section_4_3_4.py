@@ -26,14 +26,33 @@ def _grade_count_dead_units(answer: Callable[[torch.Tensor], int]) -> str | None
         activations = torch.relu(torch.randn(n, units, generator=g))
         activations[:, :dead] = 0.0
         activations[0, dead:] = 1.0  # every other unit fires at least once
-        activations[1:, -1] = 0.0  # alive on one example only: still alive
-        got = answer(activations)
+        activations[1:, -1] = 0.0  # alive on one example only, and only just: still alive
+        activations[0, -1] = 1e-3
+        activations[-1, :] = 0.0  # an example that activates no unit: not a dead unit
+        got = answer(activations.clone())
         try:
             got = int(got)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             return "return one whole number."
-        if got == n * units - int((activations > 0).sum()):
-            return "count units (columns), not zero entries."
-        if got != dead:
-            return "a unit is dead only if its activation is 0 for every example (every row)."
+        if got == dead:
+            continue
+        zero = activations == 0
+        mistakes = [
+            (int(zero.sum()), "count units (columns), not zero entries."),
+            (int(zero.all(dim=1).sum()), "you counted examples (rows) that are 0 on every unit; a unit "
+             "is a column: reduce over the examples, dim=0."),
+            (units - dead, "you counted the units that are alive; the exercise asks for the dead ones."),
+            (int(zero.any(dim=0).sum()), "you counted units that are 0 on some example, which every "
+             "ReLU unit is now and then; a dead unit is 0 on every example."),
+            (int((activations.mean(dim=0) < 1e-2).sum()), "a unit with a small but positive activation, "
+             "even on a single example, is alive (it still gets gradient); dead means exactly 0 "
+             "for every example."),
+            (int((activations.max(dim=0).values < 1e-2).sum()), "a unit with a small but positive "
+             "activation, even on a single example, is alive (it still gets gradient); dead means "
+             "exactly 0 for every example."),
+        ]
+        for value, hint in mistakes:
+            if got == value != dead:
+                return hint
+        return "a unit is dead only if its activation is 0 for every example (every row)."
     return None
