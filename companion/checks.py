@@ -561,34 +561,48 @@ def alive_fraction(
     x: torch.Tensor,
     *,
     layer_types: type | tuple[type, ...] | None = None,
+    per: str = "unit",
 ) -> dict[str, float]:
     """Share of each layer's outputs that are non-zero on the batch ``x``.
 
     A "layer" is a leaf submodule (one without children), e.g. each ``nn.Linear``
     and each ``nn.ReLU``; activations called as functions inside a ``forward``
-    count as part of their module. An output is one unit of the layer (for
-    images, one channel at one position); it counts as non-zero when it is
-    non-zero for at least one example of the batch, so a healthy ReLU layer,
-    whose units are each off for about half the inputs, scores near 1 and a
-    dying one falls towards 0. The model runs in eval mode without gradients;
-    the forward hooks that record the outputs are removed afterwards.
+    count as part of their module. The model runs in eval mode without
+    gradients; the forward hooks that record the outputs are removed afterwards.
+
+    Two readings of "outputs", chosen by ``per``:
+
+    - ``"unit"`` (default): an output is one unit of the layer (for images, one
+      channel at one position); it counts as non-zero when it is non-zero for at
+      least one example of the batch. A healthy ReLU layer scores near 1 and the
+      share falls by exactly the units that died (they output 0 for every input).
+    - ``"value"``: every output value of every example counts, so the result is
+      the share of non-zero entries of the ``(N, units)`` output. A healthy ReLU
+      unit is off for about half its inputs, so a healthy ReLU layer scores near
+      0.5 on this reading, and dead units pull it further down.
 
     Args:
         model: the network.
         x: an input batch ``(N, ...)``.
         layer_types: only report layers of these types (e.g. ``nn.ReLU``).
+        per: ``"unit"`` or ``"value"``, as above.
 
     Returns:
-        ``{layer name: fraction of non-zero output values in [0, 1]}`` in forward order.
+        ``{layer name: fraction of non-zero outputs in [0, 1]}`` in forward order.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
         >>> with torch.no_grad(): _ = model[0].bias.fill_(-100.0)
         >>> alive_fraction(model, torch.randn(8, 3), layer_types=nn.ReLU)
         {'1': 0.0}
+        >>> with torch.no_grad(): _ = model[0].weight.zero_(); _ = model[0].bias.copy_(torch.tensor([1., 1., 1., -1.]))
+        >>> alive_fraction(model, torch.randn(8, 3), layer_types=nn.ReLU, per="value")
+        {'1': 0.75}
     """
     _module("model", model)
     check_tensor("x", x)
+    if per not in ("unit", "value"):
+        raise ValueError(message("per", "'unit' or 'value'", per))
     if layer_types is not None and not (
         isinstance(layer_types, type) or
         (isinstance(layer_types, tuple) and all(isinstance(t, type) for t in layer_types))
@@ -600,8 +614,11 @@ def alive_fraction(
             continue
         if layer_types is not None and not isinstance(module, layer_types):
             continue
-        units = [(t != 0).reshape(len(t), -1).any(dim=0) if t.ndim >= 2 else t != 0
-                 for t in _tensors(output)]
+        if per == "value":
+            units = [t != 0 for t in _tensors(output)]
+        else:
+            units = [(t != 0).reshape(len(t), -1).any(dim=0) if t.ndim >= 2 else t != 0
+                     for t in _tensors(output)]
         count = sum(u.numel() for u in units)
         if count:
             fractions[layer] = sum(int(u.sum()) for u in units) / count
@@ -614,6 +631,7 @@ def assert_alive(
     *,
     min_fraction: float = 0.5,
     layer_types: type | tuple[type, ...] | None = None,
+    per: str = "unit",
 ) -> dict[str, float]:
     """Fail unless more than ``min_fraction`` of every layer's outputs are non-zero.
 
@@ -625,6 +643,10 @@ def assert_alive(
         x: an input batch ``(N, ...)``, representative of real data.
         min_fraction: the share of non-zero outputs a layer must exceed, in [0, 1).
         layer_types: only check layers of these types (see :func:`alive_fraction`).
+        per: ``"unit"`` (a unit counts if non-zero for some example) or ``"value"``
+            (every output value counts); see :func:`alive_fraction`. On the
+            ``"value"`` reading a healthy ReLU layer sits near 0.5, so lower
+            ``min_fraction`` well below 0.5 with it.
 
     Returns:
         The fractions from :func:`alive_fraction`.
@@ -639,12 +661,13 @@ def assert_alive(
         1.0
     """
     min_fraction = check_float("min_fraction", min_fraction, low=0, high=1, high_open=True)
-    fractions = alive_fraction(model, x, layer_types=layer_types)
+    fractions = alive_fraction(model, x, layer_types=layer_types, per=per)
     dead = {k: v for k, v in fractions.items() if not v > min_fraction}
     if dead:
         listed = ", ".join(f"`{k}` {v:.0%}" for k, v in dead.items())
+        what = "non-zero outputs" if per == "unit" else "non-zero output values"
         raise _failure("assert_alive",
-                       f"{len(dead)} layer(s) have at most {min_fraction:.0%} non-zero outputs: {listed}",
+                       f"{len(dead)} layer(s) have at most {min_fraction:.0%} {what}: {listed}",
                        f"{type(model).__name__}, layers {list(dead)}",
                        "lower the learning rate (dead ReLUs), use He (kaiming) initialisation, "
                        "LeakyReLU or batch norm before the activation, and check the input scaling")

@@ -279,6 +279,29 @@ def test_assert_alive_names_a_dead_layer():
         C.alive_fraction(model, x, layer_types="relu")
 
 
+def test_alive_fraction_per_value_counts_every_output_value():
+    torch.manual_seed(0)
+    model = mlp()
+    x = torch.randn(32, 3)
+    relu_out = model[1](model[0](x))
+    by_value = C.alive_fraction(model, x, layer_types=nn.ReLU, per="value")
+    assert by_value == {"1": pytest.approx(float((relu_out != 0).float().mean()))}  # over (N, units)
+    # A unit that is on for some inputs counts fully per unit, but only for its share per value.
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].weight[:, 0] = 1.0
+        model[0].bias.zero_()
+    x = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [-2.0, 0.0, 0.0], [-3.0, 0.0, 0.0]])
+    assert C.alive_fraction(model, x, layer_types=nn.ReLU) == {"1": 1.0}
+    assert C.alive_fraction(model, x, layer_types=nn.ReLU, per="value") == {"1": 0.25}
+    with pytest.raises(ModelCheckError, match=r"at most 50% non-zero output values: `1` 25%"):
+        C.assert_alive(model, x, layer_types=nn.ReLU, per="value")
+    assert C.assert_alive(model, x, layer_types=nn.ReLU, per="value", min_fraction=0.2) == {"1": 0.25}
+    with pytest.raises(ValueError, match="Expected `per` to be 'unit' or 'value'"):
+        C.alive_fraction(model, x, per="units")
+    assert no_hooks(model)
+
+
 # ---------------------------------------------------------------- skew
 
 
