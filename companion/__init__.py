@@ -98,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "pr_curve": "metrics",
     "pr_auc": "metrics",
     "threshold_for": "metrics",
+    "wilson_lower_bound": "metrics",
     "prediction_bias": "metrics",
     # companion.evaluation
     "METRICS": "evaluation",

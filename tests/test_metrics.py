@@ -203,3 +203,104 @@ def test_curves_are_float64_and_exact_on_many_tied_scores():
     assert M.roc_curve(y, s)[0].dtype == torch.float64
     assert M.roc_auc(y, s) == pytest.approx(skm.roc_auc_score(y.numpy(), s.numpy()), abs=1e-12)
     assert M.pr_auc(y, s) == pytest.approx(skm.average_precision_score(y.numpy(), s.numpy()), abs=1e-12)
+
+
+# --- a margin for precision targets: Wilson's lower bound -------------------------------
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.8, 0.9, 0.95, 0.99])
+def test_wilson_lower_bound_matches_scipy(confidence):
+    from scipy.stats import binomtest
+
+    ks, ns = [0, 1, 5, 8, 37, 100], [1, 4, 8, 8, 90, 100]
+    bound = M.wilson_lower_bound(ks, ns, confidence=confidence)
+    for k, n, b in zip(ks, ns, bound.tolist(), strict=True):
+        # a one-sided bound at confidence c is the low end of the two-sided interval at 2c - 1
+        low = k / n if confidence == 0.5 else binomtest(k, n).proportion_ci(
+            confidence_level=2 * confidence - 1, method="wilson").low
+        assert b == pytest.approx(max(low, 0.0), abs=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+@pytest.mark.parametrize("n", [20, 100])
+def test_wilson_lower_bound_covers_the_true_proportion_at_its_confidence(p, n):
+    # exact over every outcome k: the bound lies above the true p with probability near 1 - confidence
+    from scipy.stats import binom
+
+    k = torch.arange(n + 1)
+    above = M.wilson_lower_bound(k, torch.full_like(k, n), confidence=0.9) > p
+    miss = float(binom.pmf(k.numpy(), n, p)[above.numpy()].sum())
+    assert miss <= 0.1 + 0.04
+
+
+def test_wilson_lower_bound_edge_cases_and_bad_input():
+    assert M.wilson_lower_bound(0, 0).item() == 0.0  # no evidence
+    assert M.wilson_lower_bound(3, 3, confidence=0.5).item() == 1.0
+    assert M.wilson_lower_bound(50, 100).item() < M.wilson_lower_bound(500, 1000).item() < 0.5
+    with pytest.raises(ValueError, match=r"Expected `confidence` to be a float in \[0.5, 1\)"):
+        M.wilson_lower_bound(1, 2, confidence=1.0)
+    with pytest.raises(ValueError, match=r"Expected `trials` to be integer counts >= `successes`"):
+        M.wilson_lower_bound([3, 1], [2, 2])
+    with pytest.raises(ValueError, match=r"Expected `successes` to be integer counts >= 0"):
+        M.wilson_lower_bound(0.5, 2)
+    with pytest.raises(ValueError, match=r"Expected `trials` to be a tensor of shape \(2,\)"):
+        M.wilson_lower_bound([1, 1], [2, 2, 2])
+
+
+@SETTINGS
+@given(labels_and_scores(), st.floats(0.05, 1.0), st.sampled_from([0.5, 0.8, 0.95]))
+def test_threshold_for_with_confidence_is_the_lowest_threshold_whose_bound_meets_target(
+        pair, target, confidence):
+    y, s = pair
+    try:
+        choice = M.threshold_for(y, s, target_precision=target, confidence=confidence)
+    except ValueError:
+        return
+    plain = M.threshold_for(y, s, target_precision=target)  # reachable whenever the bound is
+    assert choice.threshold >= plain.threshold
+    if confidence == 0.5:
+        assert choice == plain
+
+    def bound(x):
+        pred = s >= x
+        return M.wilson_lower_bound(int((pred & (y == 1)).sum()), int(pred.sum()),
+                                    confidence=confidence).item()
+
+    assert bound(choice.threshold) >= target - 1e-12
+    assert all(bound(x) < target for x in np.unique(s[s < choice.threshold]))
+
+
+def test_threshold_with_a_margin_meets_the_target_on_new_data_more_often_than_the_plain_rule():
+    # Scores with a known precision curve: a positive's score ~ N(2, 1), a negative's ~ N(0, 1),
+    # 2% positives. Validation sets of 3,000 (60 positives) are resampled; each chosen threshold
+    # is judged by its true precision. The plain rule sits on the noisy edge and misses 0.5 often.
+    # (Fails if `confidence` is ignored.)
+    from scipy.stats import norm
+
+    def true_precision(t):
+        tp, fp = 0.02 * norm.sf(t - 2), 0.98 * norm.sf(t)
+        return tp / (tp + fp)
+
+    g = torch.Generator().manual_seed(0)
+    misses = {"plain": 0, "wilson": 0}
+    for _ in range(200):
+        y = (torch.rand(3000, generator=g) < 0.02).long()
+        s = torch.randn(3000, generator=g, dtype=torch.float64) + 2 * y
+        for name, confidence in (("plain", None), ("wilson", 0.9)):
+            try:
+                t = M.threshold_for(y, s, target_precision=0.5, confidence=confidence).threshold
+            except ValueError:  # the target cannot be shown on this sample: no threshold, no miss
+                continue
+            misses[name] += true_precision(t) < 0.5
+    # measured: plain 114 of 200, Wilson at 0.9 26 of 200 (it scans many thresholds, so a bit
+    # more than 1 - confidence); a plain rule posing as the margin would miss as often as plain
+    assert misses["wilson"] <= 0.2 * 200 < 0.4 * 200 <= misses["plain"]
+
+
+def test_threshold_for_confidence_validation():
+    with pytest.raises(ValueError, match=r"Expected `confidence` to be None when `target_recall`"):
+        M.threshold_for([0, 1], [0.1, 0.2], target_recall=0.5, confidence=0.9)
+    with pytest.raises(ValueError, match=r"Expected `confidence` to be a float in \[0.5, 1\)"):
+        M.threshold_for([0, 1], [0.1, 0.2], target_precision=0.5, confidence=0.3)
+    with pytest.raises(ValueError, match=r"reachable on these data \(best 0.9 lower bound"):
+        M.threshold_for([0, 1], [0.1, 0.2], target_precision=0.9, confidence=0.9)
