@@ -139,6 +139,16 @@ def _sleep_forever():
     time.sleep(60)
 
 
+def _optimizer_import_done():
+    return "torch._dynamo" in sys.modules
+
+
+def test_launch_ranks_start_with_the_optimizer_import_done():
+    # torch.optim imports torch._dynamo on a process's first optimizer; the forkserver does it
+    # once for all ranks, so a job does not pay seconds per rank for it.
+    assert launch(_optimizer_import_done, nprocs=2, timeout=30).results == [True, True]
+
+
 def test_launch_returns_each_rank_and_leaves_no_port():
     job = launch(_rank_times_ten, nprocs=3, timeout=30)
     assert job.results == [0, 10, 20]
