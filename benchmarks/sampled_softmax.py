@@ -4,7 +4,7 @@ Run:  .venv/bin/python benchmarks/sampled_softmax.py  [--quick]
 
 Part 1 times one training step (forward, loss, backward, SGD update) of a
 ``Linear(64, 64) -> ReLU -> Linear(64, C)`` model at C = 1k, 10k and 100k classes
-with each loss (companion.sampled_softmax.step_times; best of several steps).
+with each loss (companion.sampled_softmax.step_times: medians of steps timed interleaved).
 Part 2 trains the same model on the same synthetic task with C = 10k classes,
 once with each loss, for the same number of steps, and scores both with the full
 softmax on held-out data. The task: class labels follow a Zipf-like (log-uniform)
@@ -92,7 +92,9 @@ def main() -> None:
         device="cpu",
     )
     print(
-        "\nseconds per training step (batch 256, 512 log-uniform draws, best of", repeats, "steps)"
+        "\nseconds per training step (batch 256, 512 log-uniform draws, median of",
+        repeats,
+        "interleaved steps)",
     )
     print(f"{'classes':>9} {'full (ms)':>10} {'sampled (ms)':>13} {'speed-up':>9}")
     for c, full, sampled in zip(times["classes"], times["full"], times["sampled"]):

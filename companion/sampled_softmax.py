@@ -24,7 +24,7 @@ the full cross-entropy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ from companion._validation import (
     check_tensor,
     message,
 )
-from companion.utils import Timer, get_device
+from companion.utils import Timer, get_device, interleaved_medians
 
 __all__ = ["SampledSoftmaxLoss", "full_softmax_loss", "step_times", "SAMPLERS"]
 
@@ -249,6 +249,8 @@ def step_times(
     hidden_dim: int = 64,
     sampler: str = "log_uniform",
     repeats: int = 5,
+    min_time: float = 0.01,
+    num_threads: int | None = None,
     lr: float = 0.1,
     device: str | torch.device | None = None,
     seed: int = 0,
@@ -256,11 +258,20 @@ def step_times(
     """Seconds per training step with the full softmax and with candidate sampling, per class count.
 
     For each class count ``C`` it builds a two-layer model, ``Linear(D, D) -> ReLU ->
-    Linear(D, C)``, and times one optimizer step (forward, loss, backward, plain SGD
-    update) on a random batch, once with :func:`full_softmax_loss` and once with
+    Linear(D, C)``, once to train with :func:`full_softmax_loss` and once with
     :class:`SampledSoftmaxLoss` (``sparse_grad=True``, so SGD updates only the rows
-    used). Each time is the best of ``repeats`` steps after one warm-up step: the
-    best, not the mean, because other work on the machine only ever adds time.
+    used), and times one optimizer step (forward, loss, backward, plain SGD update)
+    on a random batch. All the settings are timed *interleaved*, by
+    :func:`companion.utils.interleaved_medians`: one timed call of every (class
+    count, loss) pair in turn, ``repeats`` rounds after one warm-up round, and each
+    figure is the median over its rounds. A timed call runs as many steps as last
+    about ``min_time`` seconds (counted from the fastest of three single steps), so
+    that one time slice lost to another process is a small part of any sample.
+    Load from other processes then falls on all contenders alike, and the *ratios*
+    of the figures stay meaningful on a busy machine; compare ratios, not seconds.
+    On a busy machine also pass ``num_threads=1``: an operation split over several
+    threads waits for the slowest of them, and when other processes hold the cores
+    that wait, not the arithmetic, decides the time.
 
     Args:
         class_counts: the ``C`` values, each an int >= 2.
@@ -268,13 +279,17 @@ def step_times(
         batch_size: examples per step, an int >= 1.
         hidden_dim: ``D``, an int >= 1.
         sampler: ``"log_uniform"`` or ``"uniform"``.
-        repeats: timed steps per setting, an int >= 1.
+        repeats: timed calls per setting, an int >= 1 (odd numbers give a true median).
+        min_time: seconds one timed call should last at least, a float >= 0 (0 times
+            single steps).
+        num_threads: CPU threads for PyTorch while timing (restored afterwards), an
+            int >= 1; ``None`` keeps the current setting.
         lr: SGD learning rate, a float > 0.
         device: where to run; ``None`` picks :func:`companion.utils.get_device`.
         seed: seeds the weights, the batch and the draws.
 
     Returns:
-        ``{"classes": [...], "full": [...], "sampled": [...]}``: seconds per step.
+        ``{"classes": [...], "full": [...], "sampled": [...]}``: median seconds per step.
 
     Example:
         >>> times = step_times([10, 1000], repeats=1, device="cpu")
@@ -287,10 +302,47 @@ def step_times(
     hidden_dim = check_int("hidden_dim", hidden_dim, low=1)
     sampler = check_choice("sampler", sampler, SAMPLERS)
     repeats = check_int("repeats", repeats, low=1)
+    min_time = check_float("min_time", min_time, low=0)
+    if num_threads is not None:
+        num_threads = check_int("num_threads", num_threads, low=1)
     lr = check_float("lr", lr, low=0, low_open=True)
     device = get_device(device)
-    result: dict[str, list[float]] = {"classes": counts, "full": [], "sampled": []}
-    for num_classes in counts:
+    threads_before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _interleaved_step_times(
+            counts,
+            num_sampled,
+            batch_size,
+            hidden_dim,
+            sampler,
+            repeats,
+            min_time,
+            lr,
+            device,
+            seed,
+        )
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _interleaved_step_times(
+    counts: list[int],
+    num_sampled: int,
+    batch_size: int,
+    hidden_dim: int,
+    sampler: str,
+    repeats: int,
+    min_time: float,
+    lr: float,
+    device: torch.device,
+    seed: int,
+) -> dict[str, list[float]]:
+    """:func:`step_times` after validation: build every setting, then time them interleaved."""
+    steps: dict[str, Callable[[], None]] = {}
+    loops: dict[str, int] = {}
+    for i, num_classes in enumerate(counts):
         sampled = SampledSoftmaxLoss(
             num_classes,
             num_sampled,
@@ -306,13 +358,47 @@ def step_times(
             optimizer = torch.optim.SGD([*body.parameters(), *head.parameters()], lr=lr)
             x = torch.randn(batch_size, hidden_dim, device=device)
             y = torch.randint(num_classes, (batch_size,), device=device)
-            best = math.inf
-            for step in range(repeats + 1):
-                with Timer(device) as timer:
-                    optimizer.zero_grad(set_to_none=True)
-                    loss_fn(body(x), y, head).backward()
-                    optimizer.step()
-                if step > 0:  # step 0 warms up
-                    best = min(best, timer.seconds)
-            result[name].append(best)
-    return result
+            key = f"{i} {name}"
+            steps[key], loops[key] = _training_steps(
+                body, head, optimizer, loss_fn, x, y, min_time=min_time, device=device
+            )
+    medians = interleaved_medians(steps, repeats=repeats, warmup=1, device=device)
+    per_step = {key: seconds / loops[key] for key, seconds in medians.items()}
+    return {
+        "classes": counts,
+        "full": [per_step[f"{i} full"] for i in range(len(counts))],
+        "sampled": [per_step[f"{i} sampled"] for i in range(len(counts))],
+    }
+
+
+def _training_steps(
+    body: nn.Module,
+    head: nn.Linear,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, nn.Linear], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    min_time: float,
+    device: torch.device,
+) -> tuple[Callable[[], None], int]:
+    """A function of no arguments that runs ``n`` SGD steps lasting about ``min_time``, and ``n``."""
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(body(x), y, head).backward()
+        optimizer.step()
+
+    step()  # the first step allocates; time the next ones
+    fastest = math.inf
+    for _ in range(3):
+        with Timer(device) as timer:
+            step()
+        fastest = min(fastest, timer.seconds)
+    n = max(1, min(10_000, math.ceil(min_time / max(fastest, 1e-9))))
+
+    def steps() -> None:
+        for _ in range(n):
+            step()
+
+    return steps, n

@@ -223,6 +223,39 @@ def test_bad_input(call, error, match):
         call(layer, hidden, target)
 
 
+def test_step_times_interleaves_every_step_and_reports_medians(monkeypatch):
+    # the contenders share one round-robin timing window, so load hits them alike
+    import companion.sampled_softmax as module
+    from companion.utils import interleaved_medians
+
+    calls = []
+
+    def spy(functions, **kwargs):
+        calls.append((list(functions), kwargs, torch.get_num_threads()))
+        return interleaved_medians(functions, **kwargs)
+
+    monkeypatch.setattr(module, "interleaved_medians", spy)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        times = step_times(
+            [10, 200, 10], batch_size=8, hidden_dim=4, repeats=3, num_threads=1, device="cpu"
+        )
+        threads_after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+    assert len(calls) == 1  # one interleaved window for the whole sweep
+    names, kwargs, threads_inside = calls[0]
+    assert names == ["0 full", "0 sampled", "1 full", "1 sampled", "2 full", "2 sampled"]
+    assert kwargs["repeats"] == 3 and kwargs["warmup"] == 1
+    assert threads_inside == 1 and threads_after == 2  # set, then restored
+    assert times["classes"] == [10, 200, 10] and len(times["full"]) == len(times["sampled"]) == 3
+    with pytest.raises(ValueError, match=r"Expected `num_threads` to be an int >= 1, but got 0\."):
+        step_times([10], num_threads=0)
+    with pytest.raises(ValueError, match=r"Expected `min_time` to be a float >= 0"):
+        step_times([10], min_time=-1.0)
+
+
 def test_step_times_and_its_plot():
     from companion.plots import plot_step_times
 
