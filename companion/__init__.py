@@ -140,6 +140,10 @@ _EXPORTS: dict[str, str] = {
     "OVERALL": "slicing",
     # companion.explain
     "Attributions": "explain",
+    "AttackResult": "explain",
+    "attack_attributions": "explain",
+    "differentiable_integrated_gradients": "explain",
+    "top_k_overlap": "explain",
     "XRAIResult": "explain",
     "aggregate_attributions": "explain",
     "felzenszwalb_masks": "explain",

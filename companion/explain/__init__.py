@@ -12,18 +12,28 @@ import torch  # noqa: F401  (for the doctest above)
 
 from companion.explain._common import Attributions, top_fraction_mask
 from companion.explain.aggregate import aggregate_attributions, fraction_inside
+from companion.explain.attack import (
+    AttackResult,
+    attack_attributions,
+    differentiable_integrated_gradients,
+    top_k_overlap,
+)
 from companion.explain.integrated_gradients import integrated_gradients
 from companion.explain.sampled_shapley import sampled_shapley
 from companion.explain.xrai import XRAIResult, felzenszwalb_masks, xrai
 
 __all__ = [
+    "AttackResult",
     "Attributions",
     "XRAIResult",
     "aggregate_attributions",
+    "attack_attributions",
+    "differentiable_integrated_gradients",
     "felzenszwalb_masks",
     "fraction_inside",
     "integrated_gradients",
     "sampled_shapley",
     "top_fraction_mask",
+    "top_k_overlap",
     "xrai",
 ]
