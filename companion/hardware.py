@@ -10,6 +10,9 @@ how much memory a function needs, in a fresh process.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import multiprocessing as mp
 import os
 import resource
@@ -406,8 +409,25 @@ def _vm_hwm_bytes() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
+def _release_free_memory() -> None:
+    """Hand free heap pages back to the kernel, so that new allocations show in RSS.
+
+    A forked child inherits its parent's heap, freed blocks included, and those pages stay
+    resident: allocations that reuse them add nothing to RSS, and a parent that used and freed
+    a lot of memory (a test worker, a long notebook) would make ``peak_memory`` read near 0.
+    """
+    if "pyarrow" in sys.modules:  # Arrow's own pool (jemalloc or mimalloc) keeps freed memory too
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to release this way
+        pass
+
+
 def _measure_child(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any) -> None:
     try:
+        gc.collect()
+        _release_free_memory()
         if _reset_peak():
             before, peak = _vm_hwm_bytes(), _vm_hwm_bytes
         else:
@@ -427,7 +447,9 @@ def peak_memory(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int,
     The peak resident memory (RSS) the call adds on top of what the process held
     before it: on Linux the kernel's peak counter is reset just before the call,
     elsewhere the rise of ``getrusage``'s lifetime peak is used. Running in a
-    separate process keeps earlier allocations of this process out of the number.
+    separate process keeps earlier allocations of this process out of the number, and
+    the child first returns the free memory it inherited (glibc's heap, Arrow's pool) to
+    the kernel, so that new allocations cannot hide in pages that are already resident.
     Uses ``fork`` where available (then ``fn`` may be defined anywhere, but must not
     use CUDA), else ``spawn`` (``fn`` must be importable).
 

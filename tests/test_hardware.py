@@ -181,3 +181,25 @@ def test_plot_throughput_and_loss_curves():
     assert [p.get_width() for p in ax.patches] == [100.0, 10_000.0] and ax.get_xscale() == "log"
     ax = plot_loss_curves({"a": [3.0, 2.0, 1.0], "b": [2.0, 1.0]})
     assert [list(line.get_ydata()) for line in ax.lines] == [[3.0, 2.0, 1.0], [2.0, 1.0]]
+
+
+def test_peak_memory_sees_allocations_in_a_parent_that_used_and_freed_memory(tmp_path):
+    """A forked child inherits freed but resident heap pages (glibc's heap, Arrow's pool); the
+    allocations it measures must not hide in them, as they did in a long-running test worker."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"slice": np.repeat(["web", "app"], 100_000), "score": np.ones(200_000)})
+    paths = [tmp_path / f"{i}.parquet" for i in range(6)]
+    for path in paths:
+        frame.to_parquet(path)
+    frame_bytes = frame.memory_usage(deep=True).sum()
+
+    def load(files):
+        return len(pd.concat([pd.read_parquet(p) for p in files]))
+
+    junk = pd.concat([pd.read_parquet(p) for p in paths for _ in range(3)])  # use memory, then free it
+    blocks = [np.ones(100_000) for _ in range(1000)]
+    del junk, blocks
+    one, _ = peak_memory(load, paths[:1])
+    six, rows = peak_memory(load, paths)
+    assert rows == 6 * len(frame)
+    assert six - one > 2 * frame_bytes, (one, six, frame_bytes)  # five more frames at least once each
