@@ -21,9 +21,14 @@ import torch
 T = TypeVar("T")
 
 
-def message(name: str, requirement: str, got: Any) -> str:
-    """Return the error message ``Expected `name` to be requirement, but got got.``"""
-    return f"Expected `{name}` to be {requirement}, but got {_describe(got)}."
+def message(name: str, requirement: str, got: Any, *, found: str | None = None) -> str:
+    """Return the error message ``Expected `name` to be requirement, but got got.``
+
+    ``found`` adds what was wrong inside ``got`` when its description alone does not
+    show it: ``Expected `x` to be finite, but got a tensor of shape (3,) ...: found nan at [1].``
+    """
+    text = f"Expected `{name}` to be {requirement}, but got {_describe(got)}"
+    return f"{text}: found {found}." if found else f"{text}."
 
 
 def _describe(value: Any) -> str:

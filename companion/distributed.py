@@ -72,7 +72,7 @@ from companion._validation import (
     check_tensor,
     message,
 )
-from companion.training import load_checkpoint, save_checkpoint
+from companion.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
     "JobFailedError",

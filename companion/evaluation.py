@@ -3,8 +3,8 @@
 :func:`compare_models` runs both models on the same ``(X, y)``, scores them with one
 metric and decides whether the candidate's gain is large enough to deploy it.
 Named metrics come from :mod:`companion.metrics`; the model outputs are turned into
-what each metric needs (labels or scores) by :func:`output_to_labels` and
-:func:`output_to_scores`, which follow the course's convention that models return
+what each metric needs (labels or scores) by :func:`logits_to_labels` and
+:func:`logits_to_scores`, which follow the course's convention that models return
 logits: ``(N,)`` or ``(N, 1)`` for a binary classifier, ``(N, C)`` for ``C`` classes.
 """
 
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from companion import metrics as M
 from companion._validation import (
@@ -29,54 +28,13 @@ from companion._validation import (
     check_tensor,
     message,
 )
+from companion.inference import logits_to_labels, logits_to_scores, predict_logits
 
 __all__ = [
     "METRICS",
     "ModelComparison",
     "compare_models",
-    "predict",
-    "output_to_labels",
-    "output_to_scores",
-    "accuracy_from_logits",
 ]
-
-
-def output_to_labels(output: torch.Tensor) -> torch.Tensor:
-    """Predicted labels from logits: ``logit > 0`` for ``(N,)``/``(N, 1)``, argmax for ``(N, C)``.
-
-    Example:
-        >>> output_to_labels(torch.tensor([-1.0, 2.0])).tolist()
-        [0, 1]
-    """
-    check_tensor("output", output, ndim=(1, 2))
-    if output.ndim == 2 and output.shape[1] > 1:
-        return output.argmax(dim=1)
-    return (output.reshape(-1) > 0).long()
-
-
-def output_to_scores(output: torch.Tensor) -> torch.Tensor:
-    """Probability of the positive class from binary logits: ``(N,)``, ``(N, 1)`` or ``(N, 2)``.
-
-    Example:
-        >>> output_to_scores(torch.tensor([0.0])).tolist()
-        [0.5]
-    """
-    check_tensor("output", output, ndim=(1, 2), floating=True)
-    if output.ndim == 2 and output.shape[1] == 2:
-        return torch.softmax(output, dim=1)[:, 1]
-    if output.ndim == 2 and output.shape[1] != 1:
-        raise ValueError(message("output", "binary logits of shape (N,), (N, 1) or (N, 2)", output))
-    return torch.sigmoid(output.reshape(-1))
-
-
-def accuracy_from_logits(y_true: Any, output: torch.Tensor) -> float:
-    """Accuracy of a model's raw output (logits), for ``fit(metrics=...)`` and streams.
-
-    Example:
-        >>> accuracy_from_logits(torch.tensor([1, 0]), torch.tensor([[2.0], [-1.0]]))
-        1.0
-    """
-    return M.accuracy(y_true, output_to_labels(output))
 
 
 @dataclass(frozen=True)
@@ -87,42 +45,14 @@ class _Metric:
 
 
 METRICS: dict[str, _Metric] = {
-    "accuracy": _Metric(M.accuracy, True, output_to_labels),
-    "precision": _Metric(M.precision, True, output_to_labels),
-    "recall": _Metric(M.recall, True, output_to_labels),
-    "f1": _Metric(M.f1, True, output_to_labels),
-    "roc_auc": _Metric(M.roc_auc, True, output_to_scores),
-    "pr_auc": _Metric(M.pr_auc, True, output_to_scores),
+    "accuracy": _Metric(M.accuracy, True, logits_to_labels),
+    "precision": _Metric(M.precision, True, logits_to_labels),
+    "recall": _Metric(M.recall, True, logits_to_labels),
+    "f1": _Metric(M.f1, True, logits_to_labels),
+    "roc_auc": _Metric(M.roc_auc, True, logits_to_scores),
+    "pr_auc": _Metric(M.pr_auc, True, logits_to_scores),
 }
 """Metrics :func:`compare_models` knows by name; all of them are "higher is better"."""
-
-
-def predict(model: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor) -> torch.Tensor:
-    """Run ``model`` on ``X`` without gradients, in eval mode, on the model's device.
-
-    A :class:`torch.nn.Module` is put in eval mode for the call and then back in its
-    previous mode; any other callable is just called. The output comes back on the CPU.
-
-    Example:
-        >>> predict(torch.nn.Identity(), torch.ones(2)).tolist()
-        [1.0, 1.0]
-    """
-    check_callable("model", model)
-    if isinstance(model, nn.Module):
-        parameter = next(model.parameters(), None)
-        if parameter is not None:
-            X = X.to(parameter.device)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                out = model(X)
-        finally:
-            model.train(was_training)
-    else:
-        with torch.no_grad():
-            out = model(X)
-    return as_tensor("model(X)", out).detach().cpu()
 
 
 @dataclass(frozen=True)
@@ -213,7 +143,7 @@ def compare_models(
         name, direction = metric, spec.higher_is_better
 
         def score(model: Callable[[torch.Tensor], torch.Tensor]) -> float:
-            return spec.fn(y, spec.convert(predict(model, X)))
+            return spec.fn(y, spec.convert(predict_logits(model, X)))
     else:
         check_callable("metric", metric)
         if higher_is_better is None:
@@ -222,7 +152,7 @@ def compare_models(
         direction = higher_is_better
 
         def score(model: Callable[[torch.Tensor], torch.Tensor]) -> float:
-            return float(metric(y, predict(model, X)))
+            return float(metric(y, predict_logits(model, X)))
 
     candidate_score, current_score = score(candidate), score(current)
     gain = candidate_score - current_score if direction else current_score - candidate_score

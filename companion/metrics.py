@@ -17,6 +17,7 @@ Inputs of different lengths raise a :class:`ValueError`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -32,6 +33,7 @@ from companion._validation import (
 )
 
 __all__ = [
+    "Metric",
     "UndefinedMetricWarning",
     "ThresholdChoice",
     "accuracy",
@@ -47,6 +49,10 @@ __all__ = [
     "threshold_for",
     "prediction_bias",
 ]
+
+
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
+"""A metric of a model's output: ``metric(y_true, output) -> float`` (training, streams, slices)."""
 
 
 class UndefinedMetricWarning(UserWarning):
@@ -108,8 +114,10 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
 
     Args:
         y_true: labels, shape ``(N,)``.
-        y_pred: predicted labels ``(N,)``, or scores ``(N, C)`` whose argmax is the
-            prediction (so a model's logits can be passed directly).
+        y_pred: predicted labels ``(N,)``, or scores ``(N, C)`` with ``C >= 2`` whose
+            argmax is the prediction (so a classifier's logits can be passed directly).
+            A single column ``(N, 1)`` is refused: its argmax is always class 0. For
+            binary logits use :func:`companion.inference.accuracy_from_logits`.
 
     Returns:
         A float in ``[0, 1]``.
@@ -122,6 +130,10 @@ def accuracy(y_true: Any, y_pred: Any) -> float:
     """
     pred = as_tensor("y_pred", y_pred)
     if pred.ndim == 2:
+        if pred.shape[1] < 2:
+            raise ValueError(message(
+                "y_pred", "labels (N,) or class scores (N, C) with C >= 2 (for binary logits "
+                "(N, 1) use companion.inference.accuracy_from_logits)", pred))
         pred = check_tensor("y_pred", pred, finite=True).argmax(dim=1)
     true, pred = _pair(y_true, pred, "y_pred", binary_true=False, binary_other=False)
     return float((true == pred).double().mean())

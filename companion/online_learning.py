@@ -32,7 +32,8 @@ from companion._validation import (
     message,
 )
 from companion.data import TensorData, make_loader
-from companion.evaluation import accuracy_from_logits, predict
+from companion.inference import accuracy_from_logits, predict_logits
+from companion.metrics import Metric
 from companion.training import History, fit
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "evaluate_stream",
 ]
 
-Metric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def _unpack(batch: Any, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +82,7 @@ def evaluate_stream(model: Callable[[torch.Tensor], torch.Tensor], stream: Itera
     scores = []
     for i, batch in enumerate(stream):
         X, y = _unpack(batch, i)
-        scores.append(float(metric(y, predict(model, X))))
+        scores.append(float(metric(y, predict_logits(model, X))))
     return scores
 
 
@@ -264,7 +264,7 @@ class DynamicTrainer:
         self._recent_scores: list[float] = []
 
     def _score(self, X: torch.Tensor, y: torch.Tensor) -> float:
-        return float(self.metric(y, predict(self.model, X)))
+        return float(self.metric(y, predict_logits(self.model, X)))
 
     def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())

@@ -16,7 +16,6 @@ import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
@@ -299,12 +298,6 @@ class SweepResult:
     def best_lambda(self) -> float:
         """The lambda with the lowest validation loss."""
         return self.lambdas[min(range(len(self.lambdas)), key=self.val_loss.__getitem__)]
-
-    def plot(self, *, ax: Any = None) -> Any:
-        """Training and validation loss against lambda; see :func:`companion.plots.plot_lambda_sweep`."""
-        from companion.plots import plot_lambda_sweep
-
-        return plot_lambda_sweep(self, ax=ax)
 
 
 @torch.no_grad()

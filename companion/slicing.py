@@ -10,7 +10,7 @@ regularized that it pulls every prediction towards the overall mean.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,14 +18,13 @@ import pandas as pd
 import torch
 
 from companion._validation import check_callable, check_instance, message
-from companion.metrics import prediction_bias
+from companion.metrics import Metric, prediction_bias
 
 __all__ = ["sliced_metrics", "OVERALL"]
 
 OVERALL = "(all)"
 """Index label of the row that covers every example in :func:`sliced_metrics`."""
 
-SliceMetric = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 def _column(name: str, value: Any, length: int | None) -> np.ndarray:
@@ -65,7 +64,7 @@ def sliced_metrics(
     *,
     label: str = "label",
     prediction: str = "prediction",
-    metrics: Mapping[str, SliceMetric] | None = None,
+    metrics: Mapping[str, Metric] | None = None,
 ) -> pd.DataFrame:
     """Count, prediction bias and any other metrics for each slice, plus the whole data.
 

@@ -1,4 +1,4 @@
-"""Training loop, history, callbacks and atomic checkpoints.
+"""Training loop, history and callbacks.
 
 :func:`fit` is the one training loop the course uses. It reports per-epoch
 losses and metrics in a :class:`History`, shows a ``tqdm`` progress bar, and lets
@@ -8,11 +8,8 @@ epoch and stop training.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -22,16 +19,16 @@ from tqdm.auto import tqdm
 
 from companion._validation import (
     check_callable,
+    check_choice,
     check_instance,
     check_int,
     message,
 )
+from companion.metrics import Metric
 from companion.utils import get_device
 
-__all__ = ["History", "TrainingState", "Callback", "fit", "save_checkpoint", "load_checkpoint"]
+__all__ = ["History", "TrainingState", "Callback", "fit"]
 
-Metric = Callable[[torch.Tensor, torch.Tensor], float]
-"""A metric takes ``(y_true, model_output)`` for a whole epoch and returns a number."""
 
 
 @dataclass
@@ -60,6 +57,7 @@ class History:
         values = self[key]
         if not values:
             raise ValueError(message("key", "a series with at least one epoch", key))
+        mode = check_choice("mode", mode, ("min", "max"))
         pick = min if mode == "min" else max
         return values.index(pick(values)) + 1
 
@@ -72,12 +70,6 @@ class History:
             return self.metrics[key]
         options = ("train_loss", "val_loss", *self.metrics)
         raise KeyError(message("key", f"one of {options}", key))
-
-    def plot(self, *, metrics: Iterable[str] = (), ax: Any = None) -> Any:
-        """Plot the loss curves (and any ``metrics``); see :func:`companion.plots.plot_history`."""
-        from companion.plots import plot_history
-
-        return plot_history(self, metrics=metrics, ax=ax)
 
 
 @dataclass
@@ -240,80 +232,3 @@ def fit(
     bar.close()
     _call(callbacks, "on_train_end", state)
     return history
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    *,
-    epoch: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Save weights (and optimizer state) atomically: a crash never leaves half a file.
-
-    The checkpoint is written to a temporary file in the same folder, flushed to
-    disk, then renamed over ``path`` in one step (``os.replace``).
-
-    Args:
-        path: destination file; its folder is created if missing.
-        model: whose ``state_dict`` to save.
-        optimizer: whose ``state_dict`` to save too, if given.
-        epoch: the epoch the checkpoint was taken at.
-        extra: more plain values (numbers, strings, lists, dicts, tensors) to store.
-
-    Returns:
-        The checkpoint's path.
-    """
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "epoch": epoch,
-        "extra": dict(extra or {}),
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    *,
-    map_location: str | torch.device | None = "cpu",
-) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
-
-    The file is read with ``torch.load(weights_only=True)``, which refuses to run
-    arbitrary pickled code.
-
-    Returns:
-        ``{"epoch": ..., "extra": {...}}`` as saved.
-    """
-    check_instance("model", model, nn.Module, "a torch.nn.Module")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Expected `path` to be an existing checkpoint file, but got {str(path)!r}."
-        )
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    model.load_state_dict(payload["model"])
-    if optimizer is not None:
-        if payload["optimizer"] is None:
-            raise ValueError(
-                message("optimizer", "None for a checkpoint saved without optimizer state", "an optimizer")
-            )
-        optimizer.load_state_dict(payload["optimizer"])
-    return {"epoch": payload["epoch"], "extra": payload["extra"]}

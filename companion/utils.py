@@ -1,21 +1,35 @@
-"""Seeds, devices and timing: the small utilities every notebook uses."""
+"""Seeds, devices, timing, model modes and safe files: the small utilities every module uses."""
 
 from __future__ import annotations
 
 import os
 import random
+import socket
 import statistics
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from companion._validation import check_callable, check_instance, check_int, message
 
-__all__ = ["seed_everything", "get_device", "Timer", "interleaved_medians"]
+__all__ = [
+    "seed_everything",
+    "get_device",
+    "Timer",
+    "interleaved_medians",
+    "model_device",
+    "eval_mode",
+    "atomic_write",
+    "free_port",
+]
 
 
 def seed_everything(seed: int) -> None:
@@ -146,3 +160,107 @@ def interleaved_medians(
                 function()
             seconds[name].append(timer.seconds)
     return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def model_device(model: nn.Module, *, default: torch.device | str | None = None) -> torch.device:
+    """The device a model's parameters (or, without any, its buffers) live on.
+
+    A model with neither (``nn.ReLU()``, ``nn.Identity()``) has no device of its own:
+    the answer is ``default``, or the CPU.
+
+    Example:
+        >>> model_device(nn.Linear(2, 1))
+        device(type='cpu')
+        >>> model_device(nn.ReLU(), default="cpu")
+        device(type='cpu')
+    """
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return get_device(default) if default is not None else torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for a ``with`` block, then restore each submodule's own mode.
+
+    Restoring per submodule matters: a model whose backbone was frozen in eval mode
+    while its head trains comes back exactly as it was, not all in train mode.
+
+    Example:
+        >>> model = nn.Sequential(nn.Dropout(0.5)).train()
+        >>> with eval_mode(model):
+        ...     model.training
+        False
+        >>> model.training
+        True
+    """
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Write a file so that readers and crashes see the old file or the new one, never half.
+
+    ``write(file)`` fills a temporary file in the same folder; it is flushed to
+    disk, renamed over ``path`` in one step (``os.replace``), and the folder is
+    synced so that the rename itself survives a power cut. The folder is created
+    if missing; on any error the temporary file is removed and ``path`` is untouched.
+
+    Args:
+        path: the destination file.
+        write: a function that writes the content to the binary file it is given.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "note.txt"
+        >>> _ = atomic_write(target, lambda f: f.write(b"hello"))
+        >>> target.read_bytes()
+        b'hello'
+    """
+    check_callable("write", write)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename durable
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that no one listens on right now (the OS picks it).
+
+    Another process may take the port before you bind it; callers that can should
+    bind port 0 themselves and read the port back.
+
+    Example:
+        >>> 0 < free_port() < 65536
+        True
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

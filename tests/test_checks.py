@@ -400,7 +400,7 @@ def _card() -> C.ModelCard:
 
 
 def test_model_card_round_trips_through_a_checkpoint(tmp_path):
-    from companion.training import load_checkpoint, save_checkpoint
+    from companion.checkpoint import load_checkpoint, save_checkpoint
 
     model = nn.Linear(2, 1)
     save_checkpoint(tmp_path / "m.pt", model, extra={"card": _card().to_dict()})

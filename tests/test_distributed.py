@@ -31,7 +31,7 @@ from companion.distributed import (
     train_ddp,
     train_parameter_server,
 )
-from companion.training import save_checkpoint
+from companion.checkpoint import save_checkpoint
 
 JOB = dict(loss_fn=nn.CrossEntropyLoss(), epochs=3, batch_size=32, lr=0.2, momentum=0.5, seed=3)
 

@@ -9,13 +9,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from companion.data import TensorData
-from companion.evaluation import (
-    ModelComparison,
-    compare_models,
-    output_to_labels,
-    output_to_scores,
-    predict,
-)
+from companion.evaluation import ModelComparison, compare_models
 
 
 @pytest.fixture
@@ -80,23 +74,6 @@ def test_nan_score_never_deploys():
     with pytest.warns(UserWarning, match="one class"):
         result = compare_models(_linear(1, 0), _linear(0, 1), (X, y), metric="roc_auc", min_gain=-1)
     assert math.isnan(result.gain) and not result.deploy
-
-
-def test_predict_restores_training_mode():
-    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
-    model.train()
-    out1, out2 = predict(model, torch.ones(3, 2)), predict(model, torch.ones(3, 2))
-    assert torch.equal(out1, out2)  # dropout off during prediction
-    assert model.training
-
-
-def test_output_conversions():
-    assert output_to_labels(torch.tensor([[0.1, 0.9, 0.0]])).tolist() == [1]
-    assert output_to_labels(torch.tensor([[-0.5], [0.5]])).tolist() == [0, 1]
-    scores = output_to_scores(torch.tensor([[0.0, 0.0], [0.0, 10.0]]))
-    assert scores[0] == pytest.approx(0.5) and scores[1] > 0.99
-    with pytest.raises(ValueError, match=r"Expected `output` to be binary logits"):
-        output_to_scores(torch.zeros(2, 3))
 
 
 def test_bad_arguments(data):

@@ -128,6 +128,14 @@ def test_accuracy_takes_logits_by_argmax():
     assert M.accuracy(torch.tensor([0, 2, 2]), logits) == pytest.approx(2 / 3)
 
 
+def test_accuracy_refuses_a_single_logit_column_whose_argmax_is_always_class_0():
+    # (N, 1) binary logits: argmax over one column said class 0 for every row (0.4 here, truly 1.0)
+    logits = torch.tensor([[2.0], [-1.0], [3.0], [-2.0], [1.0]])
+    y = torch.tensor([1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match="accuracy_from_logits"):
+        M.accuracy(y, logits)
+
+
 def test_one_class_gives_nan_auc_with_a_warning_like_sklearn():
     y, s = np.ones(5, dtype=int), np.linspace(0, 1, 5)
     with pytest.warns(UndefinedMetricWarning, match="one class"):

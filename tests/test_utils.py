@@ -74,3 +74,69 @@ def test_interleaved_medians_orders_real_work():
 def test_interleaved_medians_rejects_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         interleaved_medians(**kwargs)
+
+
+def test_model_device_of_parameters_buffers_and_neither():
+    from companion.utils import model_device
+
+    assert model_device(torch.nn.Linear(2, 1)) == torch.device("cpu")
+    assert model_device(torch.nn.BatchNorm1d(2, affine=False)) == torch.device("cpu")  # buffers only
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no StopIteration
+    assert model_device(torch.nn.ReLU(), default="meta") == torch.device("meta")
+    with pytest.raises(TypeError, match="Expected `model` to be a torch.nn.Module"):
+        model_device(lambda x: x)
+
+
+def test_eval_mode_restores_every_submodule_even_after_an_error():
+    from companion.utils import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(2)).train()
+    model[1].eval()
+    with pytest.raises(KeyError):
+        with eval_mode(model):
+            assert not any(m.training for m in model.modules())
+            raise KeyError("boom")
+    assert model.training and model[0].training and not model[1].training
+    with pytest.raises(TypeError, match="Expected `model` to be a torch.nn.Module"):
+        with eval_mode("model"):
+            pass
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    from companion.utils import atomic_write
+
+    target = atomic_write(tmp_path / "sub" / "f.bin", lambda f: f.write(b"old"))
+    assert target.read_bytes() == b"old"
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]  # no temporary file left
+    with pytest.raises(TypeError, match="Expected `write` to be callable"):
+        atomic_write(target, b"data")
+
+
+def test_atomic_write_renames_a_finished_file_over_the_target(tmp_path, monkeypatch):
+    import os
+
+    from companion.utils import atomic_write
+
+    calls = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append((a, b)), real_replace(a, b)))
+    atomic_write(tmp_path / "f.bin", lambda f: f.write(b"new"))
+    assert len(calls) == 1 and str(calls[0][1]).endswith("f.bin") and calls[0][0] != calls[0][1]
+
+
+def test_free_port_can_be_bound():
+    import socket
+
+    from companion.utils import free_port
+
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

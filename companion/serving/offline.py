@@ -27,7 +27,7 @@ from companion._validation import (
     check_tensor,
     message,
 )
-from companion.evaluation import predict
+from companion.inference import predict_logits
 
 __all__ = [
     "BatchRejected",
@@ -230,7 +230,7 @@ def batch_predict(
     if transform is not None:
         check_callable("transform", transform)
 
-    outputs = torch.cat([predict(model, X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    outputs = predict_logits(model, X, batch_size=batch_size)
     if transform is not None:
         outputs = transform(outputs)
     if outputs.ndim == 2 and outputs.shape[1] == 1:

@@ -36,7 +36,7 @@ from companion._validation import (
     check_int,
     message,
 )
-from companion.evaluation import predict
+from companion.inference import predict_logits
 
 __all__ = ["create_app", "serve", "RunningServer"]
 
@@ -130,7 +130,7 @@ def create_app(
             )
         rows = [_row(inst, i, names) for i, inst in enumerate(request.instances)]
         X = torch.tensor(rows, dtype=torch.float32)
-        out = predict(model, X)
+        out = predict_logits(model, X)
         if transform is not None:
             out = transform(out)
         if out.ndim == 2 and out.shape[1] == 1:

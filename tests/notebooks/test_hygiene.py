@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 import companion
@@ -119,6 +120,8 @@ def test_repository_is_defined_once():
     assert config["repository"]["path_to_book"] == ""
     assert config["only_build_toc_files"] is True
     assert config["execute"]["raise_on_error"] is True
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert set(project["urls"].values()) == {companion.REPOSITORY_URL}, "pyproject.toml names another repository"
 
 
 def test_claims_file_lists_every_claim_once():
