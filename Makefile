@@ -28,6 +28,9 @@ test: lint unit notebooks
 unit: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest tests -n 2 --dist loadscope
 
+# Each notebook runs once per `make test && make book`: notebooks/conftest.py puts every notebook that
+# passes under nbval into the book's execution cache (_build/.jupyter_cache), and the book renders it
+# from there (execute_notebooks: cache); `make book` alone executes what is missing or changed.
 notebooks: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks -n 2 --dist loadscope
 
@@ -39,7 +42,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check companion tests benchmarks
+	$(BIN)/ruff check companion tests benchmarks notebooks/conftest.py
 
 clean:
 	rm -rf _build

@@ -32,6 +32,7 @@ from skimage import data
 from skimage.transform import resize
 
 from companion.explain import top_fraction_mask, xrai
+from companion.explain._segments import felzenszwalb_membership
 from companion.explain.xrai import (
     _assemble,
     _make_baselines,
@@ -39,7 +40,6 @@ from companion.explain.xrai import (
     _pair_integrated_gradients,
     _rank_fast,
     _rank_full,
-    _segment,
 )
 from companion.models import SmallCNN
 from companion.utils import get_device
@@ -88,7 +88,7 @@ def main() -> None:
     # segmentation
     t_seg_pair, segments = best_of(lambda: pair._get_segments_felzenszwalb(photo), repeats, device)
     with _one_cpu_thread(device):  # as xrai() runs it
-        t_seg_ours, membership = best_of(lambda: _segment(image), repeats, device)
+        t_seg_ours, membership = best_of(lambda: felzenszwalb_membership(image), repeats, device)
     # attribution
     pair_baselines = pair.XRAI()._make_baselines(photo, None)
     t_ig_pair, attrs = best_of(

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import log_loss, mean_squared_error
 
 from companion._validation import (
     as_tensor,
@@ -50,9 +53,10 @@ def _labels(y: Any) -> torch.Tensor:
 
 
 def _fitted(estimator: Any, attribute: str) -> None:
+    """Raise scikit-learn's :class:`NotFittedError` (a ``ValueError``) before ``fit`` ran."""
     if not hasattr(estimator, attribute):
         name = type(estimator).__name__
-        raise RuntimeError(f"This {name} is not fitted yet: call `fit(X, y)` before `predict`.")
+        raise NotFittedError(message(f"{name}.{attribute}", "set by `fit(X, y)` before predicting", None))
 
 
 class MostCommonLabel:
@@ -148,14 +152,13 @@ class MeanRegressor:
 class BestSingleFeature:
     """Baseline: a linear model on the one feature that predicts the label best.
 
-    ``fit`` fits one linear model per feature column and keeps the best:
+    ``fit`` fits one scikit-learn model per feature column and keeps the best:
 
-    * ``task="regression"``: ordinary least squares ``y ≈ a·x_j + b``; the best
-      feature has the lowest training mean squared error.
-    * ``task="classification"``: logistic regression on ``x_j`` (a sigmoid for two
-      classes, a softmax for more) with scikit-learn's default L2 penalty
-      ``0.5·‖w‖² / C`` on the slope(s) added to the summed log loss, fitted by
-      Newton's method; the best feature has the lowest training log loss.
+    * ``task="regression"``: :class:`~sklearn.linear_model.LinearRegression`,
+      ``y ≈ a·x_j + b``; the best feature has the lowest training mean squared error.
+    * ``task="classification"``: :class:`~sklearn.linear_model.LogisticRegression`
+      on ``x_j`` (a sigmoid for two classes, a softmax for more, with its L2 penalty
+      ``0.5·‖w‖² / C``); the best feature has the lowest training log loss.
 
     Features are scored on the data given to ``fit``; pass training data, and
     compare the baseline with your model on held-out data.
@@ -164,11 +167,13 @@ class BestSingleFeature:
         task: ``"regression"`` or ``"classification"``.
         C: inverse L2 strength for classification, as in scikit-learn's
             ``LogisticRegression``, a float > 0 (ignored for regression).
-        max_iter: Newton iterations for classification, an int >= 1.
+        max_iter: solver iterations for classification, as in ``LogisticRegression``,
+            an int >= 1.
 
     Attributes:
         feature_: index of the chosen column.
         scores_: each feature's training loss (MSE or mean log loss), shape ``(F,)``.
+        estimator_: the fitted scikit-learn model of the chosen column.
         coef_: the chosen feature's slope, shape ``()`` for regression and binary
             classification, ``(C,)`` for more classes.
         intercept_: the matching intercept, same shape as ``coef_``.
@@ -203,137 +208,51 @@ class BestSingleFeature:
         y = _labels(y) if self.task == "classification" else as_tensor("y", y)
         check_tensor("y", y, ndim=1, finite=True)
         check_same_length("X", X, "y", y)
-        X64 = X.double()
-        if self.task == "regression":
-            slopes, intercepts, scores = _least_squares_per_feature(X64, y.double())
-        else:
-            self.classes_, codes = torch.unique(y, sorted=True, return_inverse=True)
+        features = X.detach().cpu().double().numpy()
+        target = y.detach().cpu().numpy()
+        if self.task == "classification":
+            self.classes_ = torch.unique(y, sorted=True)
             if len(self.classes_) < 2:
                 raise ValueError(message("y", "labels of at least two classes", y))
-            slopes, intercepts, scores = _logistic_per_feature(
-                X64, codes, len(self.classes_), C=self.C, max_iter=self.max_iter
-            )
-        self.scores_ = scores.to(X.dtype)
-        self.feature_ = int(torch.argmin(scores))
-        self.coef_ = slopes[self.feature_].to(X.dtype)
-        self.intercept_ = intercepts[self.feature_].to(X.dtype)
+        estimators, scores = [], []
+        for j in range(features.shape[1]):
+            column = features[:, [j]]
+            if self.task == "regression":
+                estimator = LinearRegression().fit(column, target)
+                scores.append(mean_squared_error(target, estimator.predict(column)))
+            else:
+                estimator = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(column, target)
+                scores.append(log_loss(target, estimator.predict_proba(column), labels=estimator.classes_))
+            estimators.append(estimator)
+        self.scores_ = torch.tensor(scores, dtype=X.dtype)
+        self.feature_ = int(np.argmin(scores))
+        self.estimator_ = estimators[self.feature_]
+        slopes = torch.as_tensor(self.estimator_.coef_, dtype=X.dtype)  # (1,), (1, 1) or (C, 1)
+        intercepts = torch.as_tensor(self.estimator_.intercept_, dtype=X.dtype)  # (), (1,) or (C,)
+        self.coef_ = slopes.reshape(()) if slopes.numel() == 1 else slopes[:, 0]
+        self.intercept_ = intercepts.reshape(()) if intercepts.numel() == 1 else intercepts
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _column(self, X: Any) -> torch.Tensor:
-        _fitted(self, "coef_")
+    def _column(self, X: Any) -> tuple[np.ndarray, torch.dtype]:
+        """The chosen column of ``X`` as a float64 array ``(N, 1)``, and ``X``'s dtype."""
+        _fitted(self, "estimator_")
         X = as_tensor("X", X)
         X = check_tensor("X", X if X.is_floating_point() else X.float(), ndim=2)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(message("X", f"a tensor with {self.n_features_in_} columns", X))
-        return X[:, self.feature_].to(self.coef_.dtype)
-
-    def _logits(self, X: Any) -> torch.Tensor:
-        x = self._column(X)
-        return x[:, None] * self.coef_.reshape(1, -1) + self.intercept_.reshape(1, -1)
+        return X[:, [self.feature_]].detach().cpu().double().numpy(), X.dtype
 
     def predict(self, X: Any) -> torch.Tensor:
         """Predictions for ``X`` ``(N, F)``: values (regression) or labels (classification), ``(N,)``."""
         if self.task == "regression":
-            return self._column(X) * self.coef_ + self.intercept_
+            column, dtype = self._column(X)
+            return torch.as_tensor(self.estimator_.predict(column), dtype=dtype)
         return self.classes_[self.predict_proba(X).argmax(dim=1)]
 
     def predict_proba(self, X: Any) -> torch.Tensor:
         """Class probabilities for ``X`` ``(N, F)``, shape ``(N, C)`` (classification only)."""
         if self.task != "classification":
-            raise AttributeError("predict_proba is only available with task='classification'.")
-        logits = self._logits(X)
-        if logits.shape[1] == 1:
-            p = torch.sigmoid(logits)
-            return torch.cat([1 - p, p], dim=1)
-        return torch.softmax(logits, dim=1)
-
-
-def _least_squares_per_feature(
-    X: torch.Tensor, y: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Closed-form ``y ≈ a_j·x_j + b_j`` for every column ``j``; returns ``(a, b, mse)``, each ``(F,)``."""
-    xc = X - X.mean(dim=0)
-    yc = y - y.mean()
-    var = (xc**2).sum(dim=0)
-    slopes = torch.where(var > 0, (xc * yc[:, None]).sum(dim=0) / var.clamp_min(1e-300), 0.0)
-    intercepts = y.mean() - slopes * X.mean(dim=0)
-    residuals = y[:, None] - (X * slopes + intercepts)
-    return slopes, intercepts, (residuals**2).mean(dim=0)
-
-
-def _logistic_per_feature(
-    X: torch.Tensor, codes: torch.Tensor, n_classes: int, *, C: float, max_iter: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """L2-penalized logistic regression on each column of ``X`` ``(N, F)``, all at once.
-
-    Newton's method with backtracking, batched over columns: each column has only
-    ``2k`` parameters (a slope and an intercept per output, ``k = 1`` for a sigmoid,
-    ``k = C`` for a softmax), so its exact Hessian is tiny. Columns are standardized
-    for conditioning while the penalty stays on the original-scale slope, so the
-    objective is exactly scikit-learn's. Returns slopes and intercepts of shape
-    ``(F,)`` (two classes) or ``(F, C)``, and the mean log loss per column ``(F,)``.
-    """
-    n, n_features = X.shape
-    mean, std = X.mean(dim=0), X.std(dim=0, unbiased=False)
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    Z = (X - mean) / std  # (N, F)
-    k = 1 if n_classes == 2 else n_classes
-    target = codes.to(X.dtype)[:, None] if k == 1 else F.one_hot(codes, k).to(X.dtype)  # (N, k)
-    phi = torch.stack([Z, torch.ones_like(Z)], dim=2)  # (N, F, 2): the design row [z, 1]
-    ridge = torch.stack([1.0 / (C * std**2), torch.zeros_like(std)], 1)  # on [slope, intercept]
-    W = torch.zeros(n_features, 2, k, dtype=X.dtype)  # per column: [slopes; intercepts]
-
-    def probabilities(W: torch.Tensor) -> torch.Tensor:
-        logits = torch.einsum("nfi,fik->nfk", phi, W)
-        return torch.sigmoid(logits) if k == 1 else torch.softmax(logits, dim=2)
-
-    def objective(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = torch.einsum("nfi,fik->nfk", phi, W)
-        if k == 1:
-            nll = F.binary_cross_entropy_with_logits(
-                logits[..., 0], target.expand(n, n_features), reduction="none"
-            ).sum(dim=0)
-        else:
-            nll = -(torch.log_softmax(logits, dim=2) * target[:, None, :]).sum(dim=(0, 2))
-        return nll + 0.5 * (ridge[:, :, None] * W**2).sum(dim=(1, 2)), nll
-
-    size = 2 * k
-    eye = torch.eye(k, dtype=X.dtype)
-    value, nll = objective(W)
-    done = torch.zeros(n_features, dtype=torch.bool)
-    for _ in range(max_iter):
-        p = probabilities(W)  # (N, F, k)
-        grad = torch.einsum("nfi,nfk->fik", phi, p - target[:, None, :]) + ridge[:, :, None] * W
-        pending = (grad.abs().amax(dim=(1, 2)) > 1e-8 * n) & ~done  # columns still improving
-        if not pending.any():
-            break
-        curvature = p[..., :, None] * eye - p[..., :, None] * p[..., None, :]  # (N, F, k, k)
-        outer = phi[..., :, None] * phi[..., None, :]  # (N, F, 2, 2)
-        hessian = torch.einsum("nfij,nfkl->fikjl", outer, curvature).reshape(
-            n_features, size, size
-        ) + torch.diag_embed(ridge.repeat_interleave(k, dim=1))
-        # The softmax's intercepts can all shift together without changing anything; the
-        # pseudo-inverse gives the Newton step with no part along that flat direction.
-        step = (torch.linalg.pinv(hessian, hermitian=True) @ grad.reshape(n_features, size, 1))
-        step = step.reshape(W.shape)
-        decrease = (grad * step).sum(dim=(1, 2))  # minus the slope along -step
-        t = torch.ones(n_features, dtype=X.dtype)
-        for _ in range(30):  # backtracking (Armijo), per column
-            trial = W - t[:, None, None] * step
-            trial_value, trial_nll = objective(trial)
-            accept = pending & (trial_value <= value - 1e-4 * t * decrease)
-            W = torch.where(accept[:, None, None], trial, W)
-            value = torch.where(accept, trial_value, value)
-            nll = torch.where(accept, trial_nll, nll)
-            pending &= ~accept
-            if not pending.any():
-                break
-            t = torch.where(pending, t / 2, t)
-        else:  # no decrease left to find at float64 precision: these columns are done
-            done |= pending
-    slopes = W[:, 0, :] / std[:, None]
-    intercepts = W[:, 1, :] - slopes * mean[:, None]
-    if k == 1:
-        slopes, intercepts = slopes[:, 0], intercepts[:, 0]
-    return slopes, intercepts, nll / n
+            raise ValueError(message("task", "'classification' to predict probabilities", self.task))
+        column, dtype = self._column(X)
+        return torch.as_tensor(self.estimator_.predict_proba(column), dtype=dtype)

@@ -1,4 +1,4 @@
-"""Backpropagation diagnostics: per-layer gradient norms and dead ReLU units.
+"""Backpropagation diagnostics: per-layer gradient norms and dead units.
 
 Three ways backpropagation fails (claims E18–E20 of the course), and how to see each:
 
@@ -10,16 +10,18 @@ Three ways backpropagation fails (claims E18–E20 of the course), and how to se
   large) multiply the gradient up on its way down, so updates overshoot and the
   loss diverges. :class:`GradientMonitor` flags very large or non-finite norms.
 * **Dead ReLU units**: a ReLU whose input is negative for every example outputs 0
-  and passes no gradient back, so it never recovers. :func:`dead_relu_fraction`
-  counts them per layer.
+  and passes no gradient back, so it never recovers. :func:`unit_activity` counts
+  them per layer (and :func:`companion.checks.check_units_alive` fails on them).
 
-Both tools work through hooks that they remove when done, so the model is left
-exactly as it was (the pattern of skorch's ``_doctor.py``).
+The tools work through hooks that they remove when done, so the model is left
+exactly as it was (the pattern of skorch's ``_doctor.py``); layer outputs are
+recorded by the one context manager :func:`record_layer_outputs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -28,13 +30,16 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from companion._validation import check_float, check_instance, message
-from companion.utils import get_device
+from companion._validation import check_callable, check_float, check_instance, message
+from companion.utils import eval_mode, model_device
 
-__all__ = ["GradientMonitor", "dead_relu_fraction", "WEIGHTED_LAYERS"]
+__all__ = ["GradientMonitor", "WEIGHTED_LAYERS", "LayerTypes", "record_layer_outputs", "unit_activity"]
 
 WEIGHTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 """The layer types :class:`GradientMonitor` watches by default."""
+
+LayerTypes = type[nn.Module] | tuple[type[nn.Module], ...]
+"""One ``nn.Module`` subclass or a tuple of them, to select layers by type."""
 
 
 class GradientMonitor:
@@ -202,10 +207,11 @@ class GradientMonitor:
 
     def _require_records(self) -> None:
         if self.num_steps == 0:
-            raise RuntimeError(
-                "GradientMonitor has recorded no gradients yet: attach it (as a fit callback, "
-                "a `with` block or with attach()) and run at least one backward pass."
-            )
+            raise ValueError(message(
+                "monitor", "a GradientMonitor that has recorded a backward pass", self,
+                found="no gradients yet; attach it (as a fit callback, in a `with` block or with "
+                "attach()) and run at least one backward pass",
+            ))
 
     def step_norms(self) -> dict[str, list[float]]:
         """Gradient norm of each layer at every recorded backward pass: ``{layer: [norm, ...]}``."""
@@ -271,6 +277,87 @@ class GradientMonitor:
         return list(table.index[table["exploding"]])
 
 
+def _check_layer_types(layer_types: Any) -> Any:
+    if isinstance(layer_types, type) or (
+        isinstance(layer_types, tuple) and layer_types and all(isinstance(t, type) for t in layer_types)
+    ):
+        return layer_types
+    raise TypeError(message("layer_types", "a type or a tuple of types", layer_types))
+
+
+def _tensors(output: Any) -> list[torch.Tensor]:
+    """The tensors in a layer's output: itself, or those nested in tuples, lists and dicts."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in _tensors(item)]
+    if isinstance(output, Mapping):
+        return [t for item in output.values() for t in _tensors(item)]
+    return []
+
+
+@contextmanager
+def record_layer_outputs(
+    model: nn.Module,
+    *,
+    layer_types: LayerTypes | None = None,
+    transform: Callable[[torch.Tensor], Any] | None = None,
+) -> Iterator[list[tuple[str, nn.Module, list[Any]]]]:
+    """Record each submodule's output during the forward passes of a ``with`` block.
+
+    A forward hook on each submodule (the model itself included, named ``""``)
+    appends ``(name, module, tensors)`` to the yielded list when the submodule
+    finishes, so the list is in the order the forward pass completes layers (a
+    layer finishes after the layers inside it). ``tensors`` are the output's
+    tensors (nested tuples, lists and dicts are flattened), each passed through
+    ``transform`` inside the hook: summarize there, before a later in-place
+    operation can change the output. The hooks are removed on exit, even after an
+    error. Gradients and modes are the caller's business (e.g. ``torch.no_grad()``
+    and :func:`companion.utils.eval_mode`).
+
+    Args:
+        model: the network.
+        layer_types: record only submodules of these types; every submodule by default.
+        transform: applied to each output tensor in the hook; the tensor itself by default.
+
+    Yields:
+        The list of records, filled as forward passes run.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> with record_layer_outputs(model, transform=lambda t: tuple(t.shape)) as records:
+        ...     _ = model(torch.randn(4, 2))
+        >>> [(name, shapes) for name, _, shapes in records]
+        [('0', [(4, 3)]), ('1', [(4, 3)]), ('', [(4, 3)])]
+        >>> sum(len(m._forward_hooks) for m in model.modules())  # hooks are gone
+        0
+    """
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    if layer_types is not None:
+        _check_layer_types(layer_types)
+    if transform is not None:
+        check_callable("transform", transform)
+    records: list[tuple[str, nn.Module, list[Any]]] = []
+
+    def recorder(name: str) -> Any:
+        def record(module: nn.Module, inputs: Any, output: Any) -> None:
+            tensors = _tensors(output)
+            records.append((name, module, [transform(t) for t in tensors] if transform else tensors))
+
+        return record
+
+    handles = [
+        module.register_forward_hook(recorder(name))
+        for name, module in model.named_modules()
+        if layer_types is None or isinstance(module, layer_types)
+    ]
+    try:
+        yield records
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _batches(data: Any) -> Iterable[torch.Tensor]:
     """Inputs from a tensor (one batch) or a loader of ``x`` or ``(x, y, ...)`` batches."""
     if isinstance(data, torch.Tensor):
@@ -282,83 +369,101 @@ def _batches(data: Any) -> Iterable[torch.Tensor]:
         yield batch[0] if isinstance(batch, (list, tuple)) else batch
 
 
-def dead_relu_fraction(
-    model: nn.Module, data: Any, *, device: str | torch.device | None = None
-) -> pd.DataFrame:
-    """Count, for each ``nn.ReLU`` module, the units that output 0 for every input.
+def _activity(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(units non-zero for some example, number of non-zero values, number of values)."""
+    values = output.reshape(len(output), -1) if output.ndim else output.reshape(1, 1)
+    nonzero = values != 0
+    return nonzero.any(dim=0), nonzero.sum(), nonzero.numel()
 
-    A unit is one element of the ReLU's output for one example: a neuron of a
-    fully connected layer, or one channel at one position of a convolution. A unit
-    is dead on ``data`` when its output is 0 for every example, so no gradient
-    flows through it and its incoming weights no longer change. The model runs in
-    evaluation mode without gradients; its mode is restored afterwards and the
-    forward hooks are removed. Each ``nn.ReLU`` module must be used once per
-    forward pass (``torch.relu`` called as a function is not seen).
+
+def unit_activity(model: nn.Module, data: Any, *, layer_types: LayerTypes = nn.ReLU) -> pd.DataFrame:
+    """How many units of each layer are dead, and how often the layer's outputs are non-zero.
+
+    A unit is one element of a layer's output for one example: a neuron of a fully
+    connected layer, or one channel at one position of a convolution. A unit is
+    **dead** on ``data`` when it outputs 0 for every example; after a ReLU, no
+    gradient then flows through it, so its incoming weights stop changing. The
+    second reading, ``nonzero_fraction``, counts every output value of every
+    example: a healthy ReLU unit is off for about half its inputs, so a healthy
+    ReLU layer sits near 0.5 there, and dead units pull it lower.
+
+    The model runs where it lives (its parameters' device; the inputs are moved
+    there), in eval mode and without gradients; each submodule's mode is restored
+    and the forward hooks are removed afterwards. Each watched layer must run
+    exactly once per forward pass (give each use its own module);
+    ``torch.relu`` called as a function is part of the module that calls it.
 
     Args:
         model: the network.
         data: a tensor of inputs ``(N, ...)``, or a loader yielding ``x`` or
             ``(x, y)`` batches.
-        device: where to run; ``None`` picks :func:`companion.utils.get_device`.
+        layer_types: the layers to measure; ``nn.ReLU`` by default.
 
     Returns:
-        A DataFrame indexed by ReLU module name (in the model's order) with columns
-        ``units`` (units per example), ``dead`` (units never positive) and
-        ``fraction`` (``dead / units``).
+        A DataFrame indexed by layer name (in the model's order) with columns
+        ``units`` (units per example), ``dead`` (units that are 0 for every
+        example), ``dead_fraction`` (``dead / units``, in [0, 1]) and
+        ``nonzero_fraction`` (share of the ``(N, units)`` output values that are
+        non-zero, in [0, 1]).
+
+    Raises:
+        ValueError: if no layer has one of ``layer_types``, a watched layer runs
+            more than once per forward pass or not at all, or ``data`` is empty.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
         >>> with torch.no_grad():
         ...     _ = model[0].weight.zero_()
         ...     _ = model[0].bias.copy_(torch.tensor([-1.0, 1.0, 1.0]))  # unit 0 is always off
-        >>> dead_relu_fraction(model, torch.randn(16, 2), device="cpu").loc["1"].tolist()
-        [3.0, 1.0, 0.3333333333333333]
+        >>> unit_activity(model, torch.randn(16, 2)).loc["1"].tolist()
+        [3.0, 1.0, 0.3333333333333333, 0.6666666666666666]
     """
     check_instance("model", model, nn.Module, "a torch.nn.Module")
-    device = get_device(device)
-    relus = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
-    if not relus:
-        raise ValueError(message("model", "a model with at least one nn.ReLU module", model))
+    layer_types = _check_layer_types(layer_types)
+    watched = [name for name, module in model.named_modules() if isinstance(module, layer_types)]
+    if not watched:
+        kinds = ", ".join(t.__name__ for t in (layer_types if isinstance(layer_types, tuple) else (layer_types,)))
+        raise ValueError(message("model", f"a model with at least one layer of type {kinds}", model))
+    device = model_device(model)
     alive: dict[str, torch.Tensor] = {}
-
-    def recorder(name: str) -> Any:
-        def record(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            positive = (output > 0).any(dim=0)  # (units...): positive for some example
-            if name not in alive:
-                alive[name] = positive
-            elif alive[name].shape != positive.shape:
-                raise ValueError(
-                    f"Expected each nn.ReLU to be used once per forward pass, but `{name}` gave "
-                    f"outputs of shapes {tuple(alive[name].shape)} and {tuple(positive.shape)}; "
-                    "give each use its own nn.ReLU module."
-                )
-            else:
-                alive[name] |= positive
-
-        return record
-
-    handles = [module.register_forward_hook(recorder(name)) for name, module in relus]
-    was_training = model.training
-    model.to(device).eval()
+    nonzero: dict[str, torch.Tensor] = {}
+    values: dict[str, int] = {}
     seen = 0
-    try:
-        with torch.no_grad():
-            for x in _batches(data):
-                model(x.to(device))
-                seen += len(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model), record_layer_outputs(
+        model, layer_types=layer_types, transform=_activity
+    ) as records:
+        for x in _batches(data):
+            records.clear()
+            model(x.to(device))
+            seen += len(x)
+            names = [name for name, _, _ in records]
+            for name, _, parts in records:
+                if names.count(name) > 1:
+                    raise ValueError(message(
+                        "model", "a model that runs each watched layer once per forward pass", model,
+                        found=f"`{name}` ran {names.count(name)} times; give each use its own module",
+                    ))
+                units = torch.cat([part[0] for part in parts])
+                count = sum(part[1] for part in parts)
+                if name in alive and alive[name].shape != units.shape:
+                    raise ValueError(message(
+                        "data", f"batches on which layer `{name}` outputs the same number of units", data,
+                        found=f"{alive[name].numel()} units, then {units.numel()}",
+                    ))
+                alive[name] = alive[name] | units if name in alive else units
+                nonzero[name] = nonzero[name] + count if name in nonzero else count
+                values[name] = values.get(name, 0) + sum(part[2] for part in parts)
     if seen == 0:
         raise ValueError(message("data", "a tensor or loader with at least one example", data))
     rows = {}
-    for name, _ in relus:
+    for name in watched:
         if name not in alive:
-            raise ValueError(f"Expected every nn.ReLU to run in the forward pass, but `{name}` did not.")
+            raise ValueError(message("model", "a model whose watched layers all run in the forward pass",
+                                     model, found=f"`{name}` did not run"))
         units = alive[name].numel()
         dead = int((~alive[name]).sum())
-        rows[name] = {"units": units, "dead": dead, "fraction": dead / units}
+        rows[name] = {"units": units, "dead": dead, "dead_fraction": dead / units,
+                      "nonzero_fraction": float(nonzero[name]) / values[name]}
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "relu"
+    table.index.name = "layer"
     return table

@@ -10,6 +10,7 @@ how much memory a function needs, in a fresh process.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import ctypes.util
 import gc
@@ -42,7 +43,6 @@ __all__ = [
     "Recommendation",
     "Throughput",
     "Workload",
-    "get_device",
     "matrix_time_fraction",
     "measure_throughput",
     "peak_memory",
@@ -232,8 +232,11 @@ def measure_throughput(
     """Time a model on one batch: examples per second, from the median of ``repeats`` runs.
 
     A PyTorch model runs a forward pass (and, with ``train=True``, a backward pass)
-    on ``device``; CUDA is synchronized around each run. A scikit-learn-style model
-    (anything with ``predict``) runs ``predict`` on the CPU: it has no other device.
+    on ``device``; CUDA is synchronized around each run. What runs is a copy of the
+    model moved to ``device`` (it needs the model's memory once more while it is
+    timed): the caller's model keeps its device, gradients and batch-norm statistics.
+    A scikit-learn-style model (anything with ``predict``) runs ``predict`` on the
+    CPU: it has no other device.
 
     Args:
         model: an ``nn.Module`` or an object with ``predict(X)``.
@@ -259,8 +262,7 @@ def measure_throughput(
     if _is_torch(model):
         device = get_device(device)
         x = check_tensor("batch", batch, finite=True).to(device)
-        model = model.to(device)
-        run = _torch_step(model, x, device, train=train, amp=amp)
+        run = _torch_step(copy.deepcopy(model).to(device), x, device, train=train, amp=amp)
     elif callable(getattr(model, "predict", None)):
         device = get_device(device or "cpu")
         if device.type != "cpu":
@@ -435,7 +437,7 @@ def _measure_child(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any)
         value = fn(*args, **kwargs)
         conn.send((True, max(0, peak() - before), value))
     except BaseException as error:
-        conn.send((False, 0, f"{type(error).__name__}: {error}"))
+        conn.send((False, 0, f"it raised {type(error).__name__}: {error}"))
     finally:
         conn.close()
         os._exit(0)
@@ -462,7 +464,8 @@ def peak_memory(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int,
         ``(bytes, result)``.
 
     Raises:
-        RuntimeError: ``fn`` raised in the child process (the message says what).
+        RuntimeError: ``fn`` raised in the child process, or the process died (the
+            message says which, and what ``fn`` raised).
 
     Example:
         >>> extra, total = peak_memory(lambda n: float(np.ones(n).sum()), 4_000_000)
@@ -484,5 +487,5 @@ def peak_memory(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int,
         process.join()
         parent.close()
     if not ok:
-        raise RuntimeError(f"Expected `fn` to run in the measuring process, but it failed: {value}")
+        raise RuntimeError(message("fn", "a function that runs in the measuring process", fn, found=value))
     return extra, value

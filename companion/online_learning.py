@@ -35,6 +35,7 @@ from companion.data import TensorData, make_loader
 from companion.inference import accuracy_from_logits, predict_logits
 from companion.metrics import Metric
 from companion.training import History, fit
+from companion.utils import model_device
 
 __all__ = [
     "BatchRecord",
@@ -44,7 +45,6 @@ __all__ = [
     "train_static",
     "evaluate_stream",
 ]
-
 
 
 def _unpack(batch: Any, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,7 +299,7 @@ class DynamicTrainer:
                                     f"score {score:.3f} vs recent {typical:.3f}")
         check_before = self._score(*self._last_good) if self._last_good is not None else None
         snapshot = self._snapshot()
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         Xd, yd = X.to(device), y.to(device)
         self.model.train()
         for _ in range(self.steps):

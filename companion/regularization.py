@@ -31,6 +31,7 @@ from companion._validation import (
     message,
 )
 from companion.data import make_loader
+from companion.inference import predict_logits
 from companion.training import TrainingState, fit
 from companion.utils import get_device, seed_everything
 
@@ -285,7 +286,7 @@ class SweepResult:
         train_loss: data loss (without the penalty) on the training set after training.
         val_loss: data loss on the validation set after training.
         weight_norm: Euclidean norm of all penalized weights after training.
-        models: the trained models (on the CPU), for histograms of their weights.
+        models: the trained models (on the CPU, in eval mode), for histograms of their weights.
     """
 
     lambdas: list[float]
@@ -298,15 +299,6 @@ class SweepResult:
     def best_lambda(self) -> float:
         """The lambda with the lowest validation loss."""
         return self.lambdas[min(range(len(self.lambdas)), key=self.val_loss.__getitem__)]
-
-
-@torch.no_grad()
-def _data_loss(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: Callable[..., torch.Tensor],
-    device: torch.device,
-) -> float:
-    model.eval()
-    return float(loss_fn(model(X.to(device)), y.to(device)))
 
 
 def lambda_sweep(
@@ -381,8 +373,8 @@ def lambda_sweep(
         fit(model, loader, loss_fn=L2Regularized(loss_fn, model, lam=lam),
             optimizer=make_optimizer(model.parameters(), lr=lr), epochs=epochs,
             progress=False, device=device)
-        result.train_loss.append(_data_loss(model, X_train, y_train, loss_fn, device))
-        result.val_loss.append(_data_loss(model, X_val, y_val, loss_fn, device))
+        result.train_loss.append(float(loss_fn(predict_logits(model, X_train), y_train)))
+        result.val_loss.append(float(loss_fn(predict_logits(model, X_val), y_val)))
         result.weight_norm.append(weight_norm(model))
-        result.models.append(model.cpu())
+        result.models.append(model.cpu().eval())
     return result

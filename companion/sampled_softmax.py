@@ -213,10 +213,11 @@ class SampledSoftmaxLoss(nn.Module):
             )
         if output_layer.bias is None:
             raise ValueError(message("output_layer", "an nn.Linear with a bias", output_layer))
-        if int(target.min()) < 0 or int(target.max()) >= self.num_classes:
+        low, high = int(target.min()), int(target.max())
+        if low < 0 or high >= self.num_classes:
             raise ValueError(
-                message("target", f"class indices in [0, {self.num_classes - 1}]", target)
-                + f" Its range is [{int(target.min())}, {int(target.max())}]."
+                message("target", f"class indices in [0, {self.num_classes - 1}]", target,
+                        found=f"values from {low} to {high}")
             )
         if candidates is None:
             candidates = self.sample()

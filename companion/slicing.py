@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from companion._tables import as_column, as_frame
 from companion._validation import check_callable, check_instance, message
 from companion.metrics import Metric, prediction_bias
 
@@ -24,33 +25,6 @@ __all__ = ["sliced_metrics", "OVERALL"]
 
 OVERALL = "(all)"
 """Index label of the row that covers every example in :func:`sliced_metrics`."""
-
-
-
-def _column(name: str, value: Any, length: int | None) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
-    if array.ndim != 1:
-        raise ValueError(message(name, "one value per example (a 1-D column)", array))
-    if length is not None and len(array) != length:
-        raise ValueError(
-            f"Expected every column to have {length} values, but `{name}` has {len(array)}."
-        )
-    return array
-
-
-def _as_frame(data: Any) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    if not isinstance(data, Mapping):
-        raise TypeError(message("data", "a pandas DataFrame or a mapping of column names to tensors", data))
-    columns: dict[str, np.ndarray] = {}
-    length = None
-    for name, value in data.items():
-        columns[str(name)] = _column(f"data[{name!r}]", value, length)
-        length = len(columns[str(name)])
-    return pd.DataFrame(columns)
 
 
 def _require(frame: pd.DataFrame, argument: str, column: str) -> None:
@@ -70,7 +44,8 @@ def sliced_metrics(
 
     Args:
         data: evaluation data, one row per example: a DataFrame, or a mapping of
-            column names to 1-D tensors, arrays or lists of equal length.
+            column names to 1-D tensors, arrays or lists of equal length (or a 2-D
+            array, whose columns are named ``x0, x1, ...``).
         slice_key: the name of the column whose values define the slices, or the
             slice of each example as a 1-D tensor/array/list of length ``N``.
         label: column of labels ``(N,)`` (0/1 for a binary classifier).
@@ -96,7 +71,7 @@ def sliced_metrics(
         >>> table["prediction_bias"].round(4).to_dict()
         {'a': -0.0667, 'b': 0.2667, '(all)': 0.1}
     """
-    frame = _as_frame(data)
+    frame = as_frame("data", data)
     for argument, column in (("label", label), ("prediction", prediction)):
         check_instance(argument, column, str, "a column name (str)")
         _require(frame, argument, column)
@@ -104,7 +79,7 @@ def sliced_metrics(
         _require(frame, "slice_key", slice_key)
         key_name, keys = slice_key, frame[slice_key].to_numpy()
     else:
-        key_name, keys = "slice", _column("slice_key", slice_key, len(frame))
+        key_name, keys = "slice", as_column("slice_key", slice_key, len(frame))
     metrics = dict(metrics or {})
     for name, fn in metrics.items():
         check_callable(f"metrics[{name!r}]", fn)

@@ -30,7 +30,6 @@ from companion.utils import get_device
 __all__ = ["History", "TrainingState", "Callback", "fit"]
 
 
-
 @dataclass
 class History:
     """Per-epoch record of a training run.

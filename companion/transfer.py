@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torchvision
 from torch import nn
 
 from companion._validation import check_float, check_instance, check_int, message
 from companion.data import make_loader, make_related_tasks
+from companion.inference import accuracy_from_logits, predict_logits
 from companion.models import MLP
 from companion.training import fit
-from companion.utils import get_device, seed_everything
+from companion.utils import atomic_write, get_device, seed_everything
 
 __all__ = [
     "freeze",
@@ -142,8 +144,8 @@ def pretrain_backbone(
         device: where to train; ``None`` picks :func:`companion.utils.get_device`.
 
     Returns:
-        ``(model, accuracy)``: the trained source model (on the CPU) and its
-        accuracy on held-out source rows.
+        ``(model, accuracy)``: the trained source model (on the CPU, in eval mode)
+        and its accuracy on held-out source rows.
     """
     n_samples = check_int("n_samples", n_samples, low=10)
     epochs = check_int("epochs", epochs, low=1)
@@ -156,9 +158,7 @@ def pretrain_backbone(
         optimizer=torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs, progress=False,
         device=get_device(device))
     model.cpu().eval()
-    with torch.no_grad():
-        accuracy = float((model(X_val).argmax(dim=1) == y_val).float().mean())
-    return model, accuracy
+    return model, accuracy_from_logits(y_val, predict_logits(model, X_val))
 
 
 def _asset(name: str) -> Any:
@@ -223,8 +223,6 @@ def torchvision_backbone(name: str, *, weights: Any = None) -> tuple[nn.Module, 
         >>> width, backbone(torch.zeros(1, 3, 64, 64)).shape
         (512, torch.Size([1, 512]))
     """
-    import torchvision
-
     check_instance("name", name, str, "a string")
     available = torchvision.models.list_models()
     if name not in available:
@@ -252,9 +250,9 @@ def main() -> Path:
         "source_accuracy": accuracy,
         **settings,
     }
-    path = Path(__file__).resolve().parent / "assets" / BACKBONE_FILE
-    path.parent.mkdir(exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "info": info}, path)
+    payload = {"state_dict": model.state_dict(), "info": info}
+    path = atomic_write(Path(__file__).resolve().parent / "assets" / BACKBONE_FILE,
+                        lambda file: torch.save(payload, file))
     print(f"Source accuracy on held-out rows: {accuracy:.3f}. Wrote {path} "
           f"({path.stat().st_size / 1024:.1f} kB).")
     return path

@@ -24,6 +24,7 @@ __all__ = [
     "seed_everything",
     "get_device",
     "Timer",
+    "interleaved_times",
     "interleaved_medians",
     "model_device",
     "eval_mode",
@@ -112,26 +113,76 @@ class Timer:
         self.seconds = time.perf_counter() - self._start
 
 
+def interleaved_times(
+    functions: Mapping[str, Callable[[], Any]],
+    *,
+    repeats: int = 7,
+    warmup: int = 1,
+    shuffle: bool = True,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> dict[str, list[float]]:
+    """Time several functions in turns and return every call's seconds, per function.
+
+    Timing claims compare things, and a machine that other processes load slows
+    whatever runs while they run. Calling the functions in turns puts every
+    contender in the same windows of load; shuffling the order of each round (with
+    ``shuffle=True``) also keeps one function from always running right after
+    another that warms or trashes the caches for it. Summarise the samples with a
+    median (or a high percentile for latency tails) and compare with a margin;
+    never compare a time with a fixed number of seconds.
+
+    Args:
+        functions: name -> a function of no arguments to time; at least one.
+        repeats: timed calls per function, an int >= 1.
+        warmup: untimed rounds first (caches, connections, lazy initialisation), an int >= 0.
+        shuffle: a new random order in each round (else the order of ``functions``).
+        seed: seeds the order's shuffling, an int >= 0, so a run repeats.
+        device: with a CUDA device, synchronize around each call.
+
+    Returns:
+        name -> the ``repeats`` timed seconds, in the order they were measured.
+
+    Example:
+        >>> times = interleaved_times({"a": lambda: None, "b": lambda: None}, repeats=3)
+        >>> [len(seconds) for seconds in times.values()]
+        [3, 3]
+    """
+    check_instance("functions", functions, Mapping, "a mapping of names to functions")
+    if not functions:
+        raise ValueError(message("functions", "a mapping with at least one function", functions))
+    for name, function in functions.items():
+        check_callable(f"functions[{name!r}]", function)
+    repeats = check_int("repeats", repeats, low=1)
+    warmup = check_int("warmup", warmup, low=0)
+    check_instance("shuffle", shuffle, bool, "a bool")
+    order = random.Random(check_int("seed", seed, low=0))
+    device = get_device(device) if device is not None else None
+    names = list(functions)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(warmup + repeats):
+        if shuffle:
+            order.shuffle(names)
+        for name in names:
+            with Timer(device) as timer:
+                functions[name]()
+            if round_ >= warmup:
+                seconds[name].append(timer.seconds)
+    return {name: seconds[name] for name in functions}
+
+
 def interleaved_medians(
     functions: Mapping[str, Callable[[], Any]],
     *,
     repeats: int = 7,
     warmup: int = 1,
+    shuffle: bool = True,
+    seed: int = 0,
     device: torch.device | str | None = None,
 ) -> dict[str, float]:
-    """Time several functions in turns and return each one's median seconds per call.
+    """The median seconds per call of each function, timed in turns by :func:`interleaved_times`.
 
-    Timing claims compare things, and a machine that other processes load slows
-    whatever runs while they run. Calling the functions round-robin (A, B, C, A, B,
-    C, ...) puts every contender in the same windows of load, and the median of
-    the repeats ignores the few windows a burst of load spoils. Compare the
-    medians with a margin; never compare a time with a fixed number of seconds.
-
-    Args:
-        functions: name -> a function of no arguments to time; at least one.
-        repeats: timed calls per function, an int >= 1 (odd numbers give a true median).
-        warmup: untimed calls per function first (caches, lazy initialisation), an int >= 0.
-        device: with a CUDA device, synchronize around each call.
+    The median of the repeats ignores the few windows a burst of load spoils.
 
     Returns:
         name -> median seconds of one call, in the order of ``functions``.
@@ -142,24 +193,9 @@ def interleaved_medians(
         >>> times["long"] > times["short"]
         True
     """
-    check_instance("functions", functions, Mapping, "a mapping of names to functions")
-    if not functions:
-        raise ValueError(message("functions", "a mapping with at least one function", functions))
-    for name, function in functions.items():
-        check_callable(f"functions[{name!r}]", function)
-    repeats = check_int("repeats", repeats, low=1)
-    warmup = check_int("warmup", warmup, low=0)
-    device = get_device(device) if device is not None else None
-    for _ in range(warmup):
-        for function in functions.values():
-            function()
-    seconds: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            with Timer(device) as timer:
-                function()
-            seconds[name].append(timer.seconds)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+    samples = interleaved_times(functions, repeats=repeats, warmup=warmup, shuffle=shuffle,
+                                seed=seed, device=device)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def model_device(model: nn.Module, *, default: torch.device | str | None = None) -> torch.device:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_classification, make_regression
 from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import log_loss, mean_squared_error
 
 from companion.baselines import BestSingleFeature, MeanRegressor, MostCommonLabel
-from companion.data import make_classification, make_regression
 
 
 def _informative(n: int = 300, *, seed: int = 0, classes: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,8 +57,10 @@ def test_most_common_label_rejects_bad_input():
         MostCommonLabel().fit(torch.zeros(3, 1), torch.tensor([0.0, 0.5, 1.0]))
     with pytest.raises(ValueError, match=r"Expected `X` and `y` to have the same length, but got 4 and 3"):
         MostCommonLabel().fit(torch.zeros(4, 1), torch.tensor([0, 1, 1]))
-    with pytest.raises(RuntimeError, match="not fitted yet"):
+    with pytest.raises(NotFittedError, match=r"Expected `MostCommonLabel.label_` to be set by `fit\(X, y\)`"):
         MostCommonLabel().predict(torch.zeros(2, 1))
+    with pytest.raises(ValueError, match="before predicting"):  # NotFittedError is a ValueError
+        MostCommonLabel().predict_proba(torch.zeros(2, 1))
 
 
 # ---- MeanRegressor ---------------------------------------------------------------------------
@@ -77,7 +80,7 @@ def test_mean_regressor_matches_dummy_regressor(shape):
 def test_mean_regressor_rejects_non_finite_targets():
     with pytest.raises(ValueError, match=r"Expected `y` to be a tensor of finite values"):
         MeanRegressor().fit(torch.zeros(2, 1), torch.tensor([1.0, float("nan")]))
-    with pytest.raises(RuntimeError, match="call `fit"):
+    with pytest.raises(NotFittedError, match=r"Expected `MeanRegressor.mean_` to be set by `fit\(X, y\)`"):
         MeanRegressor().predict(torch.zeros(1, 1))
 
 
@@ -111,25 +114,28 @@ def test_best_single_feature_classification_matches_per_feature_logistic_regress
     losses, models = [], []
     for j in range(X.shape[1]):
         column = X[:, [j]].double().numpy()
-        ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(column, y.numpy())
+        ref = LogisticRegression().fit(column, y.numpy())
         losses.append(log_loss(y.numpy(), ref.predict_proba(column)))
         models.append(ref)
     best = int(np.argmin(losses))
     assert ours.feature_ == best == 2
-    np.testing.assert_allclose(ours.scores_.numpy(), losses, rtol=1e-4)
+    np.testing.assert_allclose(ours.scores_.numpy(), losses, rtol=1e-6)
     X_new = torch.randn(20, 4) * 3
     ref_proba = models[best].predict_proba(X_new[:, [best]].double().numpy())
-    np.testing.assert_allclose(ours.predict_proba(X_new).numpy(), ref_proba, atol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X_new).numpy(), ref_proba, atol=1e-6)
     assert ours.predict(X_new).tolist() == models[best].predict(X_new[:, [best]].double().numpy()).tolist()
-    np.testing.assert_allclose(ours.coef_.numpy().ravel(), models[best].coef_.ravel(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(ours.coef_.numpy().ravel(), models[best].coef_.ravel(), rtol=1e-6)
+    np.testing.assert_allclose(ours.intercept_.numpy().ravel(), models[best].intercept_.ravel(), rtol=1e-6)
+    assert tuple(ours.coef_.shape) == (() if classes == 2 else (classes,))
 
 
-def test_best_single_feature_honours_C_like_sklearn():
-    X, y = make_classification(200, 3, class_sep=1.0, seed=2)
-    ours = BestSingleFeature(task="classification", C=0.01).fit(X, y)
-    column = X[:, [ours.feature_]].double().numpy()
-    ref = LogisticRegression(C=0.01, tol=1e-10).fit(column, y.numpy())
-    np.testing.assert_allclose(float(ours.coef_), ref.coef_[0, 0], rtol=1e-3)
+def test_best_single_feature_honours_C_and_max_iter_like_sklearn():
+    X, y = make_classification(200, 3, n_informative=2, n_redundant=0, class_sep=1.0, random_state=2)
+    ours = BestSingleFeature(task="classification", C=0.01, max_iter=50).fit(X, y)
+    column = X[:, [ours.feature_]]
+    ref = LogisticRegression(C=0.01, max_iter=50).fit(column, y)
+    np.testing.assert_allclose(float(ours.coef_), ref.coef_[0, 0], rtol=1e-6)
+    assert ours.estimator_.get_params()["C"] == 0.01 and ours.estimator_.get_params()["max_iter"] == 50
 
 
 def test_best_single_feature_keeps_labels_and_handles_constant_columns():
@@ -150,12 +156,14 @@ def test_best_single_feature_validates_input():
         BestSingleFeature().fit(torch.zeros(5), torch.zeros(5))
     with pytest.raises(ValueError, match=r"Expected `y` to be labels of at least two classes"):
         BestSingleFeature(task="classification").fit(torch.randn(5, 2), torch.zeros(5, dtype=torch.long))
-    X, y = make_regression(20, 3)
+    X, y = map(torch.from_numpy, make_regression(20, 3, random_state=0))
     baseline = BestSingleFeature().fit(X, y)
     with pytest.raises(ValueError, match=r"Expected `X` to be a tensor with 3 columns"):
         baseline.predict(torch.zeros(2, 2))
-    with pytest.raises(AttributeError, match="only available with task='classification'"):
+    with pytest.raises(ValueError, match=r"Expected `task` to be 'classification' to predict probabilities, but got 'regression'"):
         baseline.predict_proba(X)
+    with pytest.raises(NotFittedError, match="`BestSingleFeature.estimator_` to be set by `fit"):
+        BestSingleFeature().predict(X)
 
 
 def test_a_planted_label_leak_is_the_chosen_feature():

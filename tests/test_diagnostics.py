@@ -8,7 +8,7 @@ from captum.attr import LayerActivation
 from torch import nn
 
 from companion.data import make_loader
-from companion.diagnostics import GradientMonitor, dead_relu_fraction
+from companion.diagnostics import GradientMonitor, record_layer_outputs, unit_activity
 from companion.training import fit
 
 
@@ -141,11 +141,57 @@ def test_gradient_monitor_validates_input():
         GradientMonitor("net")
     with pytest.raises(ValueError, match=r"Expected `model` to be a model with trainable layers of type Linear"):
         GradientMonitor(nn.Sequential(nn.ReLU())).attach()
-    with pytest.raises(RuntimeError, match="recorded no gradients yet"):
+    with pytest.raises(ValueError, match=r"Expected `monitor` to be a GradientMonitor that has recorded a "
+                                         r"backward pass, .*: found no gradients yet"):
         GradientMonitor(_mlp([2, 2, 1])).attach().summary()
 
 
-# ---- dead_relu_fraction ------------------------------------------------------------------------
+# ---- record_layer_outputs ----------------------------------------------------------------------
+
+
+def _no_forward_hooks(model: nn.Module) -> bool:
+    return all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+def test_record_layer_outputs_records_every_layer_in_the_order_forward_finishes_them():
+    model = _mlp([3, 4, 2])
+    x = torch.randn(5, 3)
+    with record_layer_outputs(model) as records:
+        out = model(x)
+    assert [name for name, _, _ in records] == ["0", "1", "2", ""]
+    hidden = torch.relu(model[0](x))
+    assert torch.equal(records[1][2][0], hidden) and torch.equal(records[3][2][0], out)
+    assert records[1][1] is model[1]
+    assert _no_forward_hooks(model)
+
+
+def test_record_layer_outputs_flattens_outputs_selects_types_and_transforms_inside_the_hook():
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(inplace=True), nn.Dropout(0.0, inplace=True))
+    with record_layer_outputs(lstm, layer_types=nn.LSTM, transform=lambda t: tuple(t.shape)) as records:
+        lstm(torch.randn(2, 5, 3))
+    assert records[0][2] == [(2, 5, 4), (1, 2, 4), (1, 2, 4)]  # output, (h, c)
+    with torch.no_grad(), record_layer_outputs(model, layer_types=nn.ReLU, transform=torch.clone) as records:
+        out = model(torch.randn(4, 3))
+        out.fill_(-1.0)  # a later in-place change of the same tensor ...
+    assert (records[0][2][0] >= 0).all()  # ... does not reach what the hook recorded
+
+
+def test_record_layer_outputs_removes_its_hooks_after_an_error():
+    model = _mlp([3, 4, 2])
+    with pytest.raises(RuntimeError):
+        with record_layer_outputs(model):
+            model(torch.randn(2, 5))  # wrong width
+    assert _no_forward_hooks(model)
+    with pytest.raises(TypeError, match=r"Expected `transform` to be callable"):
+        with record_layer_outputs(model, transform=3):
+            pass
+    with pytest.raises(TypeError, match=r"Expected `model` to be a torch.nn.Module"):
+        with record_layer_outputs(lambda x: x):
+            pass
+
+
+# ---- unit_activity ---------------------------------------------------------------------------
 
 
 def _captum_dead_counts(model: nn.Module, X: torch.Tensor) -> dict[str, int]:
@@ -164,12 +210,12 @@ def test_dead_counts_agree_with_captum_layer_activation_on_an_mlp():
         model[2].bias[3:12] = -1e3
         model[4].bias[0] = -1e3
     X = torch.randn(200, 6)
-    ours = dead_relu_fraction(model, make_loader(X, torch.zeros(200), batch_size=37, shuffle=False), device="cpu")
+    ours = unit_activity(model, make_loader(X, torch.zeros(200), batch_size=37, shuffle=False))
     reference = _captum_dead_counts(model, X)
     assert ours["dead"].to_dict() == reference
     assert ours["dead"].tolist()[0] == 5 and ours["dead"].tolist()[1] >= 9
     assert ours["units"].tolist() == [32, 32, 16]
-    assert ours["fraction"].tolist() == pytest.approx((ours["dead"] / ours["units"]).tolist())
+    assert ours["dead_fraction"].tolist() == pytest.approx((ours["dead"] / ours["units"]).tolist())
 
 
 def test_dead_counts_agree_with_captum_on_a_cnn_with_inplace_relu():
@@ -181,54 +227,87 @@ def test_dead_counts_agree_with_captum_on_a_cnn_with_inplace_relu():
     with torch.no_grad():
         model[2].bias[1] = -50.0
     X = torch.randn(30, 1, 8, 8)
-    ours = dead_relu_fraction(model, X, device="cpu")
+    ours = unit_activity(model, X)
     assert ours["dead"].to_dict() == _captum_dead_counts(model, X)
     assert ours.loc["3", "units"] == 4 * 6 * 6 and ours.loc["3", "dead"] >= 36
 
 
-def test_dead_relu_fraction_restores_mode_and_removes_hooks():
+def test_nonzero_fraction_counts_every_output_value_and_matches_a_manual_count():
+    torch.manual_seed(0)
+    model = _mlp([3, 16, 2])
+    x = torch.randn(32, 3)
+    relu_out = model[1](model[0](x))
+    table = unit_activity(model, x)
+    assert list(table.index) == ["1"] and table.index.name == "layer"
+    assert 1 - table.loc["1", "dead_fraction"] == pytest.approx(float((relu_out != 0).any(dim=0).float().mean()))
+    assert table.loc["1", "nonzero_fraction"] == pytest.approx(float((relu_out != 0).float().mean()))
+    # Over two batches of different sizes, the shares pool every value.
+    loader = [x[:20], x[20:]]
+    assert unit_activity(model, loader).loc["1", "nonzero_fraction"] == pytest.approx(table.loc["1", "nonzero_fraction"])
+    # Other layer types: a linear layer's outputs are non-zero (almost) everywhere.
+    both = unit_activity(model, x, layer_types=(nn.Linear, nn.ReLU))
+    assert list(both.index) == ["0", "1", "2"] and both.loc["0", "dead"] == 0
+
+
+def test_unit_activity_restores_mode_and_removes_hooks():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4, 1)).train()
-    dead_relu_fraction(model, torch.randn(10, 3), device="cpu")
-    assert model.training
-    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+    model[2].eval()  # a submodule in its own mode comes back in that mode
+    unit_activity(model, torch.randn(10, 3))
+    assert model.training and not model[2].training
+    assert _no_forward_hooks(model)
 
 
-def test_dead_relu_fraction_validates_input():
-    with pytest.raises(ValueError, match=r"Expected `model` to be a model with at least one nn.ReLU module"):
-        dead_relu_fraction(nn.Linear(2, 2), torch.randn(3, 2), device="cpu")
+def test_unit_activity_leaves_the_model_where_it_is():
+    # It used to run `model.to(device)` with the best device available and leave the model
+    # there. Any re-placement goes through Module._apply; none may happen.
+    model = _mlp([3, 4, 1])
+    moves = []
+    original = model._apply
+    model._apply = lambda fn, *args, **kwargs: moves.append(fn) or original(fn, *args, **kwargs)
+    unit_activity(model, torch.randn(8, 3))
+    assert moves == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to tell two devices apart")
+def test_unit_activity_runs_on_the_models_device_with_a_gpu_present():
+    cpu_model, gpu_model = _mlp([3, 4, 1]), _mlp([3, 4, 1]).cuda()
+    x = torch.randn(8, 3)
+    assert unit_activity(cpu_model, x).equals(unit_activity(gpu_model.cpu(), x))
+    gpu_model.cuda()
+    unit_activity(cpu_model, x)
+    unit_activity(gpu_model, x)  # CPU inputs go to the model's device
+    assert next(cpu_model.parameters()).device.type == "cpu"
+    assert next(gpu_model.parameters()).device.type == "cuda"
+
+
+def test_unit_activity_validates_input():
+    with pytest.raises(ValueError, match=r"Expected `model` to be a model with at least one layer of type ReLU"):
+        unit_activity(nn.Linear(2, 2), torch.randn(3, 2))
     relu = nn.ReLU()
-    reused = nn.Sequential(nn.Linear(2, 4), relu, nn.Linear(4, 3), relu)
-    with pytest.raises(ValueError, match="used once per forward pass"):
-        dead_relu_fraction(reused, torch.randn(3, 2), device="cpu")
+    reused = nn.Sequential(nn.Linear(2, 4), relu, nn.Linear(4, 4), relu)
+    with pytest.raises(ValueError, match=r"Expected `model` to be a model that runs each watched layer once per "
+                                         r"forward pass, .*: found `1` ran 2 times"):
+        unit_activity(reused, torch.randn(3, 2))
+
+    class Skips(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear, self.spare = nn.Linear(2, 2), nn.ReLU()
+
+        def forward(self, x):
+            return self.linear(x)
+
+    with pytest.raises(ValueError, match=r"Expected `model` to be a model whose watched layers all run .*`spare` did not run"):
+        unit_activity(Skips(), torch.randn(3, 2))
     with pytest.raises(ValueError, match=r"Expected `data` to be a tensor or loader with at least one example"):
-        dead_relu_fraction(_mlp([2, 4, 1]), [], device="cpu")
+        unit_activity(_mlp([2, 4, 1]), [])
     with pytest.raises(TypeError, match=r"Expected `data` to be a tensor or a loader"):
-        dead_relu_fraction(_mlp([2, 4, 1]), 3.0, device="cpu")
+        unit_activity(_mlp([2, 4, 1]), 3.0)
+    with pytest.raises(TypeError, match=r"Expected `layer_types` to be a type or a tuple of types"):
+        unit_activity(_mlp([2, 4, 1]), torch.randn(3, 2), layer_types=())
+    conv = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU())
+    with pytest.raises(ValueError, match=r"Expected `data` to be batches on which layer `1` outputs the same number"):
+        unit_activity(conv, [torch.randn(2, 1, 5, 5), torch.randn(2, 1, 6, 6)])
 
 
 # ---- plots ---------------------------------------------------------------------------------------
-
-
-def test_gradient_and_dead_unit_plots_draw_every_layer_and_run():
-    from companion.plots import (
-        plot_dead_units,
-        plot_gradient_norm_history,
-        plot_layer_gradient_norms,
-    )
-
-    model = _mlp([4, 8, 8, 1])
-    X, y = _data()
-    with GradientMonitor(model) as monitor:
-        for _ in range(2):
-            model.zero_grad()
-            nn.functional.mse_loss(model(X), y).backward()
-    ax = plot_layer_gradient_norms({"a": monitor.layer_norms(), "b": monitor.layer_norms()})
-    assert len(ax.lines) == 2 and ax.get_yscale() == "log"
-    assert [t.get_text() for t in ax.get_xticklabels()] == monitor.layers_
-    norms = monitor.step_norms()
-    norms["0"][1] = float("nan")
-    ax = plot_gradient_norm_history(norms)
-    assert len(ax.lines) == 4  # three layers and the first-NaN marker
-    table = dead_relu_fraction(model, X, device="cpu")
-    ax = plot_dead_units({"high lr": table, "low lr": table})
-    assert len(ax.patches) == 2 * len(table)

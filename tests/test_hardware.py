@@ -10,20 +10,13 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-import companion.utils
 from companion.hardware import (
     Workload,
-    get_device,
     matrix_time_fraction,
     measure_throughput,
     peak_memory,
     recommend_hardware,
 )
-
-
-def test_get_device_is_the_utils_one():
-    assert get_device is companion.utils.get_device
-
 
 # One workload per line of the guidance, and the answer it must get.
 GUIDANCE = [
@@ -97,9 +90,39 @@ def test_measure_throughput_times_a_known_model(model):
 
 def test_measure_throughput_trains_and_uses_autocast():
     model = nn.Linear(4, 2)
-    t = measure_throughput(model, torch.randn(16, 4), "cpu", train=True, amp=True, repeats=2)
+    passes = {"backward": 0, "autocast": 0}
+
+    def count(module, inputs, output):
+        passes["autocast"] += output.dtype == torch.bfloat16
+        output.register_hook(lambda grad: passes.update(backward=passes["backward"] + 1))
+
+    model.register_forward_hook(count)
+    t = measure_throughput(model, torch.randn(16, 4), "cpu", train=True, amp=True, repeats=2, warmup=1)
     assert t.examples_per_second > 0
-    assert model.weight.grad is not None  # the backward pass ran
+    assert passes == {"backward": 3, "autocast": 3}  # the timed copy ran backward, under bfloat16 autocast
+    assert model.weight.grad is None  # on a copy: the caller's model gets no gradients
+
+
+def test_measure_throughput_leaves_the_callers_model_where_it_was():
+    # It used to run `model.to(device)` on the caller's model and leave it there; "meta" stands in
+    # for an accelerator here (moving to it discards the weights, so the test sees any move).
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    t = measure_throughput(model, torch.randn(32, 8), "meta", train=True, repeats=1, warmup=0)
+    assert t.device == "meta"
+    after = model.state_dict()
+    assert all(value.device.type == "cpu" for value in after.values())
+    assert all(torch.equal(before[name], after[name]) for name in before)  # running stats too
+    assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_measure_throughput_on_cuda_leaves_a_cpu_model_on_the_cpu():
+    model = nn.Linear(8, 2)
+    t = measure_throughput(model, torch.randn(4, 8), "cuda", train=True)
+    assert t.device == "cuda"
+    assert model.weight.device.type == "cpu" and model.weight.grad is None
 
 
 def test_measure_throughput_rejects_bad_input():
@@ -122,7 +145,6 @@ def test_matrix_time_fraction_separates_matrix_from_elementwise_models():
     light = matrix_time_fraction(elementwise, torch.randn(8192, 4))
     assert 0.5 < heavy <= 1.0
     assert 0.0 <= light < heavy - 0.2
-
 
 
 def test_matrix_time_fraction_leaves_the_callers_model_as_it_was():
@@ -153,6 +175,7 @@ def test_matrix_time_fraction_profiles_a_function_of_the_batch():
     with pytest.raises(TypeError, match="Expected `model` to be a torch.nn.Module or a function of the batch"):
         matrix_time_fraction(3, torch.randn(2, 2))
 
+
 def _allocate(megabytes: int) -> float:
     return float(np.ones(megabytes * 2**20 // 8).sum())
 
@@ -170,17 +193,11 @@ def test_peak_memory_measures_an_allocation():
 
 
 def test_peak_memory_reports_a_failure():
-    with pytest.raises(RuntimeError, match="it failed: KeyError: 'boom'"):
+    with pytest.raises(
+        RuntimeError, match=r"Expected `fn` to be a function that runs in the measuring process, but got "
+        r"<function _fail at .*>: found it raised KeyError: 'boom'\."
+    ):
         peak_memory(_fail)
-
-
-def test_plot_throughput_and_loss_curves():
-    from companion.plots import plot_loss_curves, plot_throughput
-
-    ax = plot_throughput({"cpu": 100.0, "gpu": 10_000.0})
-    assert [p.get_width() for p in ax.patches] == [100.0, 10_000.0] and ax.get_xscale() == "log"
-    ax = plot_loss_curves({"a": [3.0, 2.0, 1.0], "b": [2.0, 1.0]})
-    assert [list(line.get_ydata()) for line in ax.lines] == [[3.0, 2.0, 1.0], [2.0, 1.0]]
 
 
 def test_peak_memory_sees_allocations_in_a_parent_that_used_and_freed_memory(tmp_path):

@@ -157,7 +157,7 @@ def test_early_stopping_stops_after_patience_and_restores_best_epoch():
     assert stopper.best_epoch_ == 3 and stopper.best_score_ == 0.5
     assert stopper.stopped_epoch_ == 6 and state.history.stopped_epoch == 6
     assert stopper.wait_ == 3
-    assert float(state.model.weight) == 3.0  # the weights of epoch 3, not of epoch 6
+    assert float(state.model.weight.detach()) == 3.0  # the weights of epoch 3, not of epoch 6
 
 
 def test_early_stopping_min_delta_ignores_tiny_improvements():
@@ -170,14 +170,14 @@ def test_early_stopping_mode_max_and_no_restore():
     stopper = EarlyStopping(patience=1, monitor="val_loss", mode="max", restore_best=False)
     state = _replay(stopper, [0.1, 0.5, 0.4])
     assert stopper.best_epoch_ == 2 and stopper.stopped_epoch_ == 3
-    assert float(state.model.weight) == 3.0  # kept the last weights
+    assert float(state.model.weight.detach()) == 3.0  # kept the last weights
 
 
 def test_early_stopping_never_triggered_keeps_running_and_restores():
     stopper = EarlyStopping(patience=5)
     state = _replay(stopper, [3.0, 2.0, 1.0, 2.0])
     assert stopper.stopped_epoch_ is None and not state.stop
-    assert float(state.model.weight) == 3.0
+    assert float(state.model.weight.detach()) == 3.0
 
 
 def test_early_stopping_resets_between_runs():

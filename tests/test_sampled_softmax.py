@@ -203,7 +203,8 @@ def test_training_with_sampled_loss_lowers_full_loss():
         (
             lambda l, h, y: SampledSoftmaxLoss(20, 5)(h, y + 20, l),
             ValueError,
-            r"Expected `target` to be class indices in \[0, 19\]",
+            r"^Expected `target` to be class indices in \[0, 19\], but got a tensor of shape \(3,\) "
+            r"and dtype torch.int64: found values from 2\d to 3\d\.$",
         ),
         (
             lambda l, h, y: SampledSoftmaxLoss(20, 5)(h, y, "layer"),
@@ -256,9 +257,7 @@ def test_step_times_interleaves_every_step_and_reports_medians(monkeypatch):
         step_times([10], min_time=-1.0)
 
 
-def test_step_times_and_its_plot():
-    from companion.plots import plot_step_times
-
+def test_step_times_orders_full_and_sampled_steps():
     times = step_times(
         [10, 50_000], num_sampled=16, batch_size=32, hidden_dim=16, repeats=3, device="cpu"
     )
@@ -266,8 +265,6 @@ def test_step_times_and_its_plot():
     assert all(t > 0 for t in times["full"] + times["sampled"])
     # 50,000 classes: the full step does ~3,000x the output-layer work of the sampled one
     assert times["full"][1] > 2 * times["sampled"][1]
-    ax = plot_step_times(times["classes"], times["full"], times["sampled"])
-    assert len(ax.lines) == 2 and ax.get_xscale() == "log"
     with pytest.raises(
         ValueError, match=r"Expected `class_counts\[0\]` to be an int >= 2, but got 1\."
     ):

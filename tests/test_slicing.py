@@ -54,6 +54,13 @@ def test_extra_metrics_are_computed_per_slice():
         assert table.loc[region, "mse"] == pytest.approx(((part["prediction"] - part["label"]) ** 2).mean())
 
 
+def test_a_2d_array_gives_numbered_columns():
+    values = np.array([[0.0, 0.2, 1.0], [1.0, 0.9, 1.0], [1.0, 0.4, 2.0]])
+    table = sliced_metrics(values, "x2", label="x0", prediction="x1")
+    assert table["count"].to_dict() == {1.0: 2, 2.0: 1, OVERALL: 3}
+    assert table.loc[2.0, "prediction_bias"] == pytest.approx(-0.6)
+
+
 def test_custom_column_names_and_missing_slice_values():
     frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "y_hat": [1.0, 2.0, 5.0, 5.0], "g": ["a", "a", None, None]})
     table = sliced_metrics(frame, "g", label="y", prediction="y_hat")
@@ -77,11 +84,14 @@ def test_sliced_metrics_validates_input():
         sliced_metrics(frame, "city")
     with pytest.raises(ValueError, match=r"Expected `label` to be one of the columns"):
         sliced_metrics(frame, "region", label="target")
-    with pytest.raises(TypeError, match=r"Expected `data` to be a pandas DataFrame or a mapping"):
+    with pytest.raises(TypeError, match=r"Expected `data` to be a table: a DataFrame, a mapping of column names"):
+        sliced_metrics("predictions.csv", "region")
+    with pytest.raises(ValueError, match=r"Expected `data` to be a table: .* or a 2-D array or tensor, but got \[1, 2, 3\]"):
         sliced_metrics([1, 2, 3], "region")
-    with pytest.raises(ValueError, match=r"Expected every column to have 3 values, but `data\['prediction'\]` has 2"):
+    with pytest.raises(ValueError, match=r"Expected `data\['prediction'\]` to be a column of 3 values, like the other columns, "
+                                         r"but got an array of shape \(2,\)"):
         sliced_metrics({"label": [0, 1, 1], "prediction": [0.1, 0.2]}, [0, 0, 1])
-    with pytest.raises(ValueError, match=r"Expected every column to have 10 values, but `slice_key` has 3"):
+    with pytest.raises(ValueError, match=r"Expected `slice_key` to be a column of 10 values"):
         sliced_metrics(frame, [0, 1, 2])
     with pytest.raises(ValueError, match=r"Expected `slice_key` to be one value per example"):
         sliced_metrics(frame, np.zeros((10, 2)))
@@ -89,50 +99,3 @@ def test_sliced_metrics_validates_input():
         sliced_metrics(frame, "region", metrics={"auc": 0.5})
     with pytest.raises(ValueError, match=r"Expected `data` to be at least one row"):
         sliced_metrics(frame.iloc[:0], "region")
-
-
-def test_plot_slice_bias_draws_one_bar_per_row():
-    from companion.plots import plot_slice_bias
-
-    table = sliced_metrics(_frame(), "region")
-    ax = plot_slice_bias(table)
-    assert [p.get_width() for p in ax.patches] == pytest.approx(table["prediction_bias"].tolist())
-    assert [t.get_text() for t in ax.get_yticklabels()] == [str(k) for k in table.index]
-
-
-# ---- the generator behind the slicing examples (companion.data.make_sliced_classification) ----
-
-
-def test_make_sliced_classification_plants_size_noise_rule_and_offset():
-    from companion.data import make_sliced_classification
-
-    kw = dict(shares=(0.5, 0.3, 0.2), label_noise=(0.0, 0.3, 0.0), flip_rule=(False, False, True),
-              offsets=(0.0, 0.0, 0.0))
-    data, where = make_sliced_classification(6000, seed=0, **kw)
-    again, _ = make_sliced_classification(6000, seed=0, **kw)
-    assert torch.equal(data.X, again.X) and torch.equal(data.y, again.y)
-    shares = {s: float((where == s).mean()) for s in "ABC"}
-    assert shares == pytest.approx({"A": 0.5, "B": 0.3, "C": 0.2}, abs=0.03)
-    one_hot = data.X[:, 4:]
-    assert torch.equal(one_hot.argmax(1), torch.tensor(pd.factorize(where, sort=True)[0]))
-    # The rule of A, read from a different seed with the same rule_seed, labels A perfectly ...
-    other, other_where = make_sliced_classification(6000, seed=1, **kw)
-    w = torch.linalg.lstsq(other.X[other_where == "A", :4], other.y[other_where == "A"].float() * 2 - 1).solution
-    agree = lambda s: float(((data.X[where == s, :4] @ w > 0).long() == data.y[where == s]).float().mean())
-    assert agree("A") > 0.95
-    assert 0.6 < agree("B") < 0.8  # ... B's labels are 30% flipped ...
-    assert agree("C") < 0.05       # ... and C follows the opposite rule.
-    shifted, shifted_where = make_sliced_classification(6000, offsets=(0.0, 2.0, -2.0), seed=0)
-    rates = [float(shifted.y[shifted_where == s].float().mean()) for s in "ABC"]
-    assert rates[2] + 0.2 < rates[0] < rates[1] - 0.2
-
-
-def test_make_sliced_classification_validates_input():
-    from companion.data import make_sliced_classification
-
-    with pytest.raises(ValueError, match=r"Expected `shares` to be shares summing to 1"):
-        make_sliced_classification(10, shares=(0.5, 0.2, 0.2))
-    with pytest.raises(ValueError, match=r"Expected `label_noise` to be one value per slice \(3\)"):
-        make_sliced_classification(10, label_noise=(0.1,))
-    with pytest.raises(ValueError, match=r"Expected `label_noise` to be a float in \[0, 0.5\]"):
-        make_sliced_classification(10, label_noise=(0.0, 0.9, 0.0))

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from companion.data import make_classification, make_loader, make_regression
+from companion.data import make_gaussian_blobs, make_loader, make_regression
 from companion.training import History, fit
 from companion.utils import seed_everything
 
@@ -49,7 +49,7 @@ def test_fit_is_reproducible():
 
 def test_fit_metrics_and_callbacks():
     seed_everything(0)
-    X, y = make_classification(90, 2, 3, seed=0)
+    X, y = make_gaussian_blobs(90, 2, 3, seed=0)
     loader = make_loader(X, y, batch_size=30)
     model = torch.nn.Linear(2, 3)
     events = []

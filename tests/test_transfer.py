@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+import companion.transfer as transfer
 from companion.data import make_loader, make_related_tasks
 from companion.models import MLP
 from companion.training import fit
@@ -108,9 +112,21 @@ def test_freeze_rejects_non_modules():
             fn([torch.zeros(2)])
 
 
-def test_make_related_tasks_share_inputs_and_differ_in_labels():
-    source, target = make_related_tasks(500, task="source"), make_related_tasks(500, task="target")
-    assert torch.equal(source.X, target.X)  # same rows for the same seed
-    assert int(source.y.max()) == 9 and int(target.y.max()) == 3
-    with pytest.raises(ValueError, match=r"Expected `task` to be one of \('source', 'target'\)"):
-        make_related_tasks(10, task="other")
+def test_main_rewrites_the_backbone_file_atomically(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(transfer, "__file__", str(tmp_path / "transfer.py"))  # write under tmp_path
+    monkeypatch.setattr(transfer, "pretrain_backbone", lambda **settings: (MLP(32, (64, 32), 10), 0.5))
+    path = transfer.main()
+    assert path == tmp_path / "assets" / BACKBONE_FILE
+    assert torch.load(path, weights_only=True)["info"]["source_accuracy"] == 0.5
+    before = path.read_bytes()
+
+    def save_that_dies_halfway(obj, file):  # like torch.save, takes a path or a file
+        with open(file, "wb") if isinstance(file, Path) else nullcontext(file) as out:
+            out.write(before[:100])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", save_that_dies_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        transfer.main()
+    assert path.read_bytes() == before  # the old file, whole
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind

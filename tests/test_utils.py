@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from companion.utils import Timer, get_device, interleaved_medians, seed_everything
+from companion.utils import (
+    Timer,
+    get_device,
+    interleaved_medians,
+    interleaved_times,
+    seed_everything,
+)
 
 
 def test_seed_everything_repeats_bit_for_bit():
@@ -48,11 +54,25 @@ def test_interleaved_medians_calls_in_turns_and_takes_the_median():
             time.sleep(next(durations))
         return run
 
-    times = interleaved_medians({"a": make("a"), "b": make("b")}, repeats=3, warmup=1)
+    times = interleaved_medians({"a": make("a"), "b": make("b")}, repeats=3, warmup=1, shuffle=False)
     assert calls == ["a", "b"] * 4  # warm-up, then round-robin
     assert list(times) == ["a", "b"]
     assert 0.015 < times["a"] < 0.035  # the median ignores the one slow window
     assert times["b"] < 0.01
+
+
+def test_interleaved_times_shuffles_each_round_reproducibly_and_returns_every_sample():
+    def record(calls):
+        return {name: (lambda name=name: calls.append(name)) for name in "abcd"}
+
+    first, second = [], []
+    times = interleaved_times(record(first), repeats=6, warmup=2, seed=3)
+    interleaved_times(record(second), repeats=6, warmup=2, seed=3)
+    assert first == second  # seeded
+    rounds = [first[i:i + 4] for i in range(0, len(first), 4)]
+    assert all(sorted(r) == list("abcd") for r in rounds)  # every round calls each function once
+    assert len({tuple(r) for r in rounds}) > 1  # in more than one order
+    assert list(times) == list("abcd") and all(len(v) == 6 for v in times.values())
 
 
 def test_interleaved_medians_orders_real_work():
@@ -69,6 +89,8 @@ def test_interleaved_medians_orders_real_work():
         ({"functions": {"a": 1}}, TypeError, r"functions\['a'\]"),
         ({"functions": {"a": lambda: None}, "repeats": 0}, ValueError, "`repeats`"),
         ({"functions": {"a": lambda: None}, "warmup": -1}, ValueError, "`warmup`"),
+        ({"functions": {"a": lambda: None}, "shuffle": 1}, TypeError, "`shuffle`"),
+        ({"functions": {"a": lambda: None}, "seed": -1}, ValueError, "`seed`"),
     ],
 )
 def test_interleaved_medians_rejects_bad_input(kwargs, error, match):

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import torch
 
+from companion.data import make_counts
 from companion.exercises._registry import exercise
+from companion.models import PoissonRegression
 
 
 def _expected_counts_solution(
@@ -19,9 +21,6 @@ def _expected_counts_solution(
 @functools.cache
 def _fitted() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A Poisson regression fitted once: X (N, F), coef (F,), intercept () and its predictions (N,)."""
-    from companion.data import make_counts
-    from companion.models import PoissonRegression
-
     X, y = make_counts(300, (0.4, -0.6), intercept=0.8, seed=11)
     model = PoissonRegression(2).fit(X, y)
     return X, model.coef.detach(), model.intercept.detach(), model.predict(X).detach()

@@ -11,6 +11,7 @@ Example:
 import torch  # noqa: F401  (for the doctest above)
 
 from companion.explain._common import Attributions, top_fraction_mask
+from companion.explain._segments import felzenszwalb_masks
 from companion.explain.aggregate import aggregate_attributions, fraction_inside
 from companion.explain.attack import (
     AttackResult,
@@ -20,7 +21,7 @@ from companion.explain.attack import (
 )
 from companion.explain.integrated_gradients import integrated_gradients
 from companion.explain.sampled_shapley import sampled_shapley
-from companion.explain.xrai import XRAIResult, felzenszwalb_masks, xrai
+from companion.explain.xrai import XRAIResult, xrai
 
 __all__ = [
     "AttackResult",

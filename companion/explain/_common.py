@@ -9,6 +9,16 @@ import torch
 
 from companion._validation import as_tensor, check_float, check_instance, check_tensor, message
 
+__all__ = [
+    "Target",
+    "Attributions",
+    "check_model",
+    "check_attribution_arguments",
+    "target_scores",
+    "completeness_error",
+    "top_fraction_mask",
+]
+
 Target = int | torch.Tensor | None
 """The output to explain: ``None`` for a model with one output per example, an int
 class for every example, or a ``(N,)`` tensor of classes."""
@@ -31,25 +41,34 @@ class Attributions:
     n_steps: int
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter or buffer (the CPU for a model without any)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def check_model(model: Any) -> torch.nn.Module:
+    """``model`` if it is an ``nn.Module``, else a TypeError."""
     return check_instance("model", model, torch.nn.Module, "a torch.nn.Module")
 
 
-def check_inputs(inputs: Any) -> torch.Tensor:
+def check_attribution_arguments(
+    model: Any, inputs: Any, target: Target, baselines: Any
+) -> tuple[torch.nn.Module, torch.Tensor, Target, torch.Tensor]:
+    """Check the arguments every attribution method takes; return them ready to use.
+
+    ``inputs`` must be a finite float batch ``(N, ...)``; a tensor ``target`` moves to
+    the inputs' device; ``baselines`` becomes a tensor shaped like ``inputs``.
+    """
+    model = check_model(model)
+    inputs = _check_inputs(inputs)
+    target = _check_target(target, len(inputs), inputs.device)
+    return model, inputs, target, _check_baselines(baselines, inputs)
+
+
+def _check_inputs(inputs: Any) -> torch.Tensor:
+    """A finite float batch ``(N, ...)`` with at least 2 dimensions, or a ValueError/TypeError."""
     inputs = check_tensor("inputs", inputs, floating=True, finite=True)
     if inputs.ndim < 2:
         raise ValueError(message("inputs", "a batch of shape (N, ...) with at least 2 dimensions", inputs))
     return inputs
 
 
-def check_target(target: Target, n: int, device: torch.device) -> Target:
+def _check_target(target: Target, n: int, device: torch.device) -> Target:
     """Validate ``target`` for ``n`` examples and move a tensor target to ``device``."""
     if target is None:
         return None
@@ -62,7 +81,7 @@ def check_target(target: Target, n: int, device: torch.device) -> Target:
     return target
 
 
-def check_baselines(baselines: Any, inputs: torch.Tensor) -> torch.Tensor:
+def _check_baselines(baselines: Any, inputs: torch.Tensor) -> torch.Tensor:
     """Turn ``None`` (zeros), a number or a tensor broadcastable to ``inputs`` into a tensor."""
     if baselines is None:
         return torch.zeros_like(inputs)

@@ -8,6 +8,8 @@ import torch
 
 from companion._validation import as_tensor, check_choice, check_tensor, message
 
+__all__ = ["aggregate_attributions", "fraction_inside", "REDUCTIONS"]
+
 REDUCTIONS = ("mean_abs", "mean")
 
 

@@ -12,13 +12,13 @@ only part of how its attributions move.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from companion._validation import check_float, check_int, check_tensor, message
-from companion.explain._common import check_model, model_device
+from companion.explain._common import check_model
 from companion.explain.integrated_gradients import integrated_gradients
+from companion.utils import model_device
 
 __all__ = ["AttackResult", "attack_attributions", "differentiable_integrated_gradients", "top_k_overlap"]
 
@@ -48,7 +48,7 @@ def differentiable_integrated_gradients(
         (torch.Size([5, 3]), True)
     """
     model = check_model(model)
-    inputs = _check_table("inputs", inputs)
+    inputs = check_tensor("inputs", inputs, ndim=2, floating=True, finite=True)
     n_steps = check_int("n_steps", n_steps, low=1)
     target = check_int("target", target, low=0)
     alphas = (torch.arange(n_steps, dtype=inputs.dtype, device=inputs.device) + 0.5) / n_steps
@@ -74,7 +74,8 @@ def top_k_overlap(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
         >>> top_k_overlap(torch.tensor([[3., 2., 1.]]), torch.tensor([[1., 2., 3.]]), 2)
         tensor([0.5000])
     """
-    a, b = _check_table("a", a), _check_table("b", b)
+    a = check_tensor("a", a, ndim=2, floating=True, finite=True)
+    b = check_tensor("b", b, ndim=2, floating=True, finite=True)
     if a.shape != b.shape:
         raise ValueError(message("b", f"a tensor of the shape of `a`, {tuple(a.shape)}", b))
     k = check_int("k", k, low=1, high=a.shape[1])
@@ -149,7 +150,7 @@ def attack_attributions(
         (True, (4, 6))
     """
     model = check_model(model)
-    x0 = _check_table("inputs", inputs).detach()
+    x0 = check_tensor("inputs", inputs, ndim=2, floating=True, finite=True).detach()
     target = check_int("target", target, low=0)
     k = check_int("k", k, low=1, high=x0.shape[1])
     epsilon = check_float("epsilon", epsilon, low=0, low_open=True)
@@ -202,8 +203,3 @@ def attack_attributions(
         for p in trainable:
             p.requires_grad_(True)
     return AttackResult(inputs=best_x, overlap=best_overlap, probability_change=change, original=original)
-
-
-def _check_table(name: str, value: Any) -> torch.Tensor:
-    """A finite float batch of shape (N, F)."""
-    return check_tensor(name, value, ndim=2, floating=True, finite=True)

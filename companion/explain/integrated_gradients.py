@@ -11,13 +11,12 @@ from companion._validation import check_choice, check_float, check_int, message
 from companion.explain._common import (
     Attributions,
     Target,
-    check_baselines,
-    check_inputs,
-    check_model,
-    check_target,
+    check_attribution_arguments,
     completeness_error,
     target_scores,
 )
+
+__all__ = ["integrated_gradients", "METHODS"]
 
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
 
@@ -70,10 +69,7 @@ def integrated_gradients(
         >>> torch.allclose(result.attributions, model.weight * x)
         True
     """
-    model = check_model(model)
-    inputs = check_inputs(inputs)
-    target = check_target(target, len(inputs), inputs.device)
-    baselines = check_baselines(baselines, inputs)
+    model, inputs, target, baselines = check_attribution_arguments(model, inputs, target, baselines)
     n_steps = check_int("n_steps", n_steps, low=2)
     method = check_choice("method", method, METHODS)
     if internal_batch_size is not None:

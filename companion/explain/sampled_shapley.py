@@ -11,13 +11,12 @@ from companion._validation import check_int, check_tensor, message
 from companion.explain._common import (
     Attributions,
     Target,
-    check_baselines,
-    check_inputs,
-    check_model,
-    check_target,
+    check_attribution_arguments,
     completeness_error,
     target_scores,
 )
+
+__all__ = ["sampled_shapley"]
 
 
 def sampled_shapley(
@@ -64,10 +63,7 @@ def sampled_shapley(
         >>> torch.allclose(result.attributions, model.weight * x, atol=1e-6)
         True
     """
-    model = check_model(model)
-    inputs = check_inputs(inputs)
-    target = check_target(target, len(inputs), inputs.device)
-    baselines = check_baselines(baselines, inputs)
+    model, inputs, target, baselines = check_attribution_arguments(model, inputs, target, baselines)
     n_samples = check_int("n_samples", n_samples, low=1)
     perturbations_per_eval = check_int("perturbations_per_eval", perturbations_per_eval, low=1)
     if feature_mask is not None:

@@ -6,7 +6,6 @@ from companion.serving.offline import (
     Prediction,
     PredictionTable,
     batch_predict,
-    ks_statistic,
     verify_predictions,
 )
 from companion.serving.online import RunningServer, create_app, serve
@@ -19,7 +18,6 @@ __all__ = [
     "RunningServer",
     "batch_predict",
     "create_app",
-    "ks_statistic",
     "serve",
     "verify_predictions",
 ]

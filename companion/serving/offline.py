@@ -10,6 +10,7 @@ catalogue has no prediction: offline inference cannot serve the long tail.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from scipy.stats import ks_2samp
 
 from companion._validation import (
     check_callable,
@@ -35,7 +37,6 @@ __all__ = [
     "Prediction",
     "PredictionTable",
     "batch_predict",
-    "ks_statistic",
     "verify_predictions",
 ]
 
@@ -57,7 +58,7 @@ class BatchRejected(ValueError):
     """
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("batch rejected, nothing written: " + "; ".join(problems))
+        super().__init__("Rejected the batch; nothing was written: " + "; ".join(problems) + ".")
         self.problems = problems
 
 
@@ -87,27 +88,6 @@ class Prediction:
     prediction: float
     model_version: str
     created_at: str
-
-
-def ks_statistic(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two ECDFs.
-
-    Args:
-        a: values ``(N,)``.
-        b: values ``(M,)``.
-
-    Returns:
-        A float in ``[0, 1]``: 0 for identical distributions, 1 for disjoint ones.
-
-    Example:
-        >>> ks_statistic(torch.tensor([0.0, 1.0]), torch.tensor([2.0, 3.0]))
-        1.0
-    """
-    from scipy.stats import ks_2samp  # the same test companion.checks uses for skew
-
-    a = check_tensor("a", a, ndim=1).detach().double().cpu().numpy()
-    b = check_tensor("b", b, ndim=1).detach().double().cpu().numpy()
-    return float(ks_2samp(a, b).statistic)
 
 
 def verify_predictions(
@@ -149,7 +129,7 @@ def verify_predictions(
         if outside:
             problems.append(f"{int(outside)} predictions outside [{low}, {high}]")
     if previous is not None and len(previous) and finite.all():
-        distance = ks_statistic(predictions, previous)
+        distance = float(ks_2samp(predictions.detach().cpu().double(), previous.detach().cpu().double()).statistic)
         if distance > max_ks:
             problems.append(
                 f"distribution shifted from the previous batch (KS {distance:.3f} > {max_ks})"
@@ -219,8 +199,9 @@ def batch_predict(
     item_ids = list(item_ids)
     for i, item_id in enumerate(item_ids):
         check_instance(f"item_ids[{i}]", item_id, str, "a string")
-    if len(set(item_ids)) != len(item_ids):
-        raise ValueError(message("item_ids", "distinct ids", f"{len(item_ids) - len(set(item_ids))} duplicates"))
+    repeated = sorted(item_id for item_id, count in Counter(item_ids).items() if count > 1)
+    if repeated:
+        raise ValueError(message("item_ids", "distinct ids", item_ids, found=f"{len(repeated)} repeated, such as {repeated[0]!r}"))
     check_tensor("X", X)
     check_same_length("item_ids", item_ids, "X", X)
     check_instance("model_version", model_version, str, "a string")
@@ -244,7 +225,8 @@ def batch_predict(
         problems = verify_predictions(outputs, previous=previous, max_ks=max_ks, valid_range=valid_range)
         if problems:
             raise BatchRejected(problems)
-        distance = ks_statistic(outputs, previous) if len(previous) else float("nan")
+        distance = (float(ks_2samp(outputs.double(), previous.double()).statistic)
+                    if len(previous) else float("nan"))
         created_at = datetime.now(timezone.utc).isoformat()
         with conn:  # one transaction: commit on success, roll back on any error
             conn.execute("DELETE FROM predictions")

@@ -161,9 +161,10 @@ class RunningServer:
 def serve(app: Any, *, host: str = "127.0.0.1", startup_timeout: float = 10.0) -> Iterator[RunningServer]:
     """Run ``app`` with uvicorn on a free loopback port in a background thread.
 
-    The port is chosen by the operating system (bind to port 0), so several
-    servers can run at once. On leaving the ``with`` block the server finishes the
-    requests in flight, stops, and its thread is joined.
+    The port is chosen by the operating system: the socket is bound to port 0 and
+    handed to uvicorn still open, so no other process can take the port in
+    between, and several servers can run at once. On leaving the ``with`` block
+    the server finishes the requests in flight, stops, and its thread is joined.
 
     Args:
         app: an ASGI app, e.g. from :func:`create_app`.
@@ -174,6 +175,10 @@ def serve(app: Any, *, host: str = "127.0.0.1", startup_timeout: float = 10.0) -
     Yields:
         A :class:`RunningServer` with the ``url`` to send requests to.
 
+    Raises:
+        RuntimeError: the server stopped while starting (uvicorn logs why) or did not
+            start within ``startup_timeout``.
+
     Example:
         >>> import httpx
         >>> app = create_app(lambda x: 2 * x[:, 0], input_schema=["x"])
@@ -181,6 +186,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", startup_timeout: float = 10.0) -
         ...     httpx.post(f"{server.url}/predict", json={"instances": [[1.5]]}).json()["predictions"]
         [3.0]
     """
+    check_callable("app", app)
     check_instance("host", host, str, "a string")
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -204,11 +210,20 @@ def serve(app: Any, *, host: str = "127.0.0.1", startup_timeout: float = 10.0) -
     try:
         deadline = time.monotonic() + startup_timeout
         while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start on {address}:{port}")
+            if not thread.is_alive():
+                raise RuntimeError(
+                    f"The server on {address}:{port} stopped while starting: uvicorn logged why "
+                    "above (often the app's startup raised). Fix that and serve the app again."
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"The server on {address}:{port} did not start within {startup_timeout} s. "
+                    "On a busy or slow machine, pass a larger `startup_timeout`."
+                )
             time.sleep(0.01)
         yield RunningServer(address, port)
     finally:
         server.should_exit = True
         thread.join(timeout=startup_timeout)
-        sock.close()
+        if not thread.is_alive():  # else the thread still starts on it, then stops and closes it
+            sock.close()
