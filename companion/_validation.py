@@ -31,6 +31,23 @@ def message(name: str, requirement: str, got: Any, *, found: str | None = None) 
     return f"{text}: found {found}." if found else f"{text}."
 
 
+def missing_extra(extra: str, error: ModuleNotFoundError) -> ModuleNotFoundError:
+    """The error for an optional dependency that is not installed: which extra brings it.
+
+    Raise it ``from`` the original error, where the optional imports are made::
+
+        try:
+            import duckdb
+        except ModuleNotFoundError as error:
+            raise missing_extra("warehouse", error) from error
+    """
+    return ModuleNotFoundError(
+        f"Expected the optional dependency `{error.name}` to be installed, but got none: "
+        f"run pip install 'companion[{extra}]' (or install {error.name} yourself).",
+        name=error.name,
+    )
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"

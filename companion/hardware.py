@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from companion._validation import (
@@ -427,6 +428,10 @@ def _release_free_memory() -> None:
 
 
 def _measure_child(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any) -> None:
+    # A forked child has none of its parent's OpenMP worker threads; GNU OpenMP's next parallel
+    # region (torch, scikit-learn's k-means) then waits for them forever. One thread per pool is safe.
+    torch.set_num_threads(1)
+    threadpool_limits(1)
     try:
         gc.collect()
         _release_free_memory()
@@ -453,7 +458,9 @@ def peak_memory(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int,
     the child first returns the free memory it inherited (glibc's heap, Arrow's pool) to
     the kernel, so that new allocations cannot hide in pages that are already resident.
     Uses ``fork`` where available (then ``fn`` may be defined anywhere, but must not
-    use CUDA), else ``spawn`` (``fn`` must be importable).
+    use CUDA), else ``spawn`` (``fn`` must be importable). ``fn`` runs on one thread
+    (torch's and every OpenMP/BLAS pool): a forked child cannot use the thread pools of
+    its parent, and memory, not speed, is what is measured.
 
     Args:
         fn: the function to measure; its result must be picklable.

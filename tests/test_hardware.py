@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -220,3 +223,24 @@ def test_peak_memory_sees_allocations_in_a_parent_that_used_and_freed_memory(tmp
     six, rows = peak_memory(load, paths)
     assert rows == 6 * len(frame)
     assert six - one > 2 * frame_bytes, (one, six, frame_bytes)  # five more frames at least once each
+
+
+def test_peak_memory_does_not_hang_after_the_parent_ran_openmp_threads():
+    # A reader's kernel has two threads: k-means (OpenMP) in the forked child used to wait forever for
+    # the parent's worker threads, which a child does not have. Tests run with OMP_NUM_THREADS=1, so
+    # the scenario runs in a fresh interpreter with two threads.
+    code = (
+        "import numpy as np, torch\n"
+        "from sklearn.cluster import KMeans\n"
+        "from companion.hardware import peak_memory\n"
+        "X = np.random.default_rng(0).normal(size=(20000, 8))\n"
+        "KMeans(8, n_init=1, max_iter=5, random_state=0).fit(X)  # the parent's OpenMP pool starts\n"
+        "torch.ones(2000, 2000) @ torch.ones(2000, 2000)\n"
+        "extra, n_iter = peak_memory(lambda: KMeans(8, n_init=1, max_iter=5, random_state=0).fit(X).n_iter_)\n"
+        "print(n_iter, torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    n_iter, parent_threads = out.stdout.split()
+    assert 1 <= int(n_iter) <= 5 and parent_threads == "2"  # the parent keeps its threads

@@ -1,5 +1,7 @@
 """Feature attributions: integrated gradients, sampled Shapley and XRAI, and their summaries.
 
+Needs the ``explain`` extra: ``pip install 'companion[explain]'`` (captum and scikit-image).
+
 Example:
     >>> from companion.explain import integrated_gradients
     >>> model = torch.nn.Linear(2, 1)
@@ -9,6 +11,14 @@ Example:
 """
 
 import torch  # noqa: F401  (for the doctest above)
+
+from companion._validation import missing_extra
+
+try:
+    import captum  # noqa: F401
+    import skimage  # noqa: F401
+except ModuleNotFoundError as error:
+    raise missing_extra("explain", error) from error
 
 from companion.explain._common import Attributions, top_fraction_mask
 from companion.explain._segments import felzenszwalb_masks

@@ -15,6 +15,12 @@ from companion.exercises import list_exercises
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# extra -> the modules a notebook imports that need it (pyproject.toml's optional dependencies)
+EXTRAS = {
+    "explain": ("companion.explain", "captum", "skimage"),
+    "serving": ("companion.serving", "fastapi", "uvicorn", "httpx"),
+    "warehouse": ("companion.warehouse", "duckdb", "pyarrow"),
+}
 CLAIMS = yaml.safe_load((ROOT / "book" / "claims.yml").read_text(encoding="utf-8"))
 # The claim ids of the course's outline (shared/claims.md), copied here so that nothing reads
 # outside the project at run time.
@@ -97,6 +103,14 @@ def test_notebook_structure(nb):
     )
     install_lines = [line for line in colab.splitlines() if not line.lstrip().startswith("#")]
     assert "torch" not in "\n".join(install_lines), f"{nb.name}: never install torch in Colab"
+    code = "\n".join(_source(c) for c in cells if c["cell_type"] == "code")
+    needed = sorted(extra for extra, modules in EXTRAS.items()
+                    if any(re.search(rf"\b(import|from) {re.escape(m)}\b", code) for m in modules))
+    installed = re.search(r"companion(\[[a-z,]+\])? @ git\+", colab)
+    assert installed and installed.group(1) == (f"[{','.join(needed)}]" if needed else None), (
+        f"{nb.name}: the Colab cell must install companion{needed or ''} (the extras its imports need), "
+        f"but installs {installed.group(0) if installed else 'something else'}"
+    )
     markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
     assert "## What the exam expects" in markdown
     expects = next(_source(c) for c in cells if "## What the exam expects" in _source(c))
