@@ -3,7 +3,8 @@
 The pattern of a cloud pipeline (a batch prediction job writes files to Cloud
 Storage; BigQuery computes metrics per slice with SQL) on one machine:
 :func:`write_predictions_parquet` evaluates a model chunk by chunk and writes one
-Parquet file per chunk (each written atomically, so a reader never sees half a file);
+Parquet file per chunk (each written atomically, so a reader never sees half a file;
+one run per folder, so a query never counts two runs);
 :func:`sliced_metrics_sql` runs one ``GROUP BY`` query with DuckDB, the local stand-in
 for the warehouse, over all the files. DuckDB streams the files, so memory stays flat
 as the number of files grows.
@@ -47,7 +48,10 @@ __all__ = ["TASKS", "sliced_metrics_query", "sliced_metrics_sql", "write_predict
 
 TASKS = ("binary", "multiclass", "regression")
 _RESERVED = {"label", "prediction", "score"}
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # use with fullmatch: `$` would accept "name\n"
+# No extension is installed or loaded behind the caller's back (a file name such as
+# s3://... would otherwise make DuckDB download and load httpfs).
+_DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 def _predict(output: torch.Tensor, task: str, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,8 +84,13 @@ def write_predictions_parquet(
     Each chunk is evaluated with :func:`companion.inference.predict_logits` (no
     gradients, eval mode for the call, on the device the model lives on; the model
     comes back in the mode it had) and written at once, so only one chunk is ever in
-    memory: the data set may be far larger than RAM. Each file holds the chunk's extra
-    columns (the slice keys), ``label``, ``prediction`` and ``score``:
+    memory: the data set may be far larger than RAM. Each file is written under a
+    hidden temporary name and renamed once complete, so a query over the folder, even
+    during the run, reads whole files only. One run per folder: ``out_dir`` must be
+    new or empty, so that a query over the folder counts this run and no other (if a
+    run fails, the files it wrote stay; write the next run to a new folder). Each file
+    holds the chunk's extra columns (the slice keys), ``label``, ``prediction`` and
+    ``score``:
 
     * ``"binary"``: ``score`` is P(y = 1) (sigmoid of one output column, or softmax of
       two), ``prediction`` the predicted label (logit > 0, or the arg-max of two);
@@ -93,7 +102,7 @@ def write_predictions_parquet(
         chunks: yields ``(X, y, columns)``: features ``(N, ...)``, labels ``(N,)``
             and ``{name: values of length N}`` (names are SQL identifiers, not
             ``label``, ``prediction`` or ``score``).
-        out_dir: folder for the files (created if missing).
+        out_dir: a new or empty folder for the files (created if missing).
         task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
         prefix: file names are ``<prefix>-00000.parquet``, ``<prefix>-00001.parquet``, ...
 
@@ -110,9 +119,15 @@ def write_predictions_parquet(
     """
     check_instance("model", model, nn.Module, "a torch.nn.Module")
     task = check_choice("task", task, TASKS)
-    if not _IDENTIFIER.match(str(prefix)):
+    if not isinstance(prefix, str) or not _IDENTIFIER.fullmatch(prefix):
         raise ValueError(message("prefix", "a name of letters, digits and underscores", prefix))
     out = Path(out_dir)
+    if out.is_file():
+        raise ValueError(message("out_dir", "a new or empty folder", str(out), found="a file"))
+    entries = sorted(entry.name for entry in out.iterdir()) if out.exists() else []
+    if entries:  # another run's files: a query over the folder would count both runs
+        found = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}, such as {entries[0]!r}"
+        raise ValueError(message("out_dir", "a new or empty folder", str(out), found=found))
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, chunk in enumerate(chunks):
@@ -126,7 +141,7 @@ def write_predictions_parquet(
         prediction, score = _predict(predict_logits(model, X), task, i)
         table: dict[str, Any] = {}
         for name, values in columns.items():
-            if not isinstance(name, str) or not _IDENTIFIER.match(name) or name in _RESERVED:
+            if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in _RESERVED:
                 raise ValueError(message("column name", "an SQL identifier other than label, prediction, score", name))
             check_same_length(f"chunks[{i}] {name}", values, f"chunks[{i}] y", y)
             table[name] = np.asarray(values)
@@ -202,7 +217,7 @@ def sliced_metrics_query(
     if not keys:
         raise ValueError(message("by", "one or more column names", by))
     for key in keys:
-        if not isinstance(key, str) or not _IDENTIFIER.match(key):
+        if not isinstance(key, str) or not _IDENTIFIER.fullmatch(key):
             raise ValueError(message("by", "column names made of letters, digits and underscores", key))
     columns = ", ".join(f'"{k}"' for k in keys)
     select = ",\n       ".join([columns, *_METRICS[task]])
@@ -248,7 +263,7 @@ def sliced_metrics_sql(
         (['android', 'ios', 'partner', 'web'], 800)
     """
     query = sliced_metrics_query(source, by=by, task=task)
-    with duckdb.connect(":memory:") as connection:
+    with duckdb.connect(":memory:", config=_DUCKDB_CONFIG) as connection:
         if threads is not None:
             connection.execute(f"SET threads = {check_int('threads', threads, low=1)}")
         if memory_limit is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -159,3 +160,75 @@ def test_query_text_and_bad_input(tmp_path):
         write_predictions_parquet(nn.Linear(8, 1), short, tmp_path)
     with pytest.raises(TypeError, match=r"Expected `chunks\[0\]` to be a tuple \(X, y, columns\)"):
         write_predictions_parquet(nn.Linear(8, 1), [(torch.randn(3, 8), torch.zeros(3))], tmp_path)
+
+
+def test_a_folder_holding_another_run_is_refused(model, tmp_path):
+    """A second run into the same folder would be counted with the first by every query."""
+    first = write_predictions_parquet(model, make_sliced_chunks(2, 1000, seed=0), tmp_path)
+    before = {path: path.read_bytes() for path in first}
+    with pytest.raises(ValueError, match=r"^Expected `out_dir` to be a new or empty folder, but got "
+                       r".*: found 2 entries, such as 'part-00000.parquet'\.$"):
+        write_predictions_parquet(model, make_sliced_chunks(2, 1000, seed=1), tmp_path)
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before
+    assert sliced_metrics_sql(tmp_path, by="slice")["n"].sum() == 2000
+    # A write killed half-way leaves a hidden temporary file: a folder with one is not empty either.
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / ".part-00000.parquet.abc123.tmp").write_bytes(b"PAR1 half a file")
+    with pytest.raises(ValueError, match="found 1 entry, such as '.part-00000.parquet.abc123.tmp'"):
+        write_predictions_parquet(model, make_sliced_chunks(1, 10), stale)
+    with pytest.raises(ValueError, match="found a file"):
+        write_predictions_parquet(model, make_sliced_chunks(1, 10), tmp_path / "part-00000.parquet")
+    write_predictions_parquet(model, make_sliced_chunks(1, 10), tmp_path / "new" / "run")  # created
+
+
+def test_a_query_during_a_write_never_sees_the_file_being_written(model, tmp_path, monkeypatch):
+    """Each file is written under a hidden temporary name and renamed when complete."""
+    real_write_table = pq.write_table
+    during = []
+
+    def rows_a_reader_sees():
+        if not any(tmp_path.glob("*.parquet")):
+            return 0
+        return int(sliced_metrics_sql(tmp_path, by="slice")["n"].sum())
+
+    def write_slowly(table, where, **kwargs):
+        where.write(b"PAR1 the first bytes of a file")  # a reader looks now
+        where.flush()
+        during.append(rows_a_reader_sees())
+        where.seek(0)
+        where.truncate()
+        real_write_table(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", write_slowly)
+    write_predictions_parquet(model, make_sliced_chunks(3, 500), tmp_path)
+    assert during == [0, 500, 1000]  # only whole files, never the one being written
+
+
+def test_duckdb_neither_installs_nor_loads_extensions(tmp_path, monkeypatch):
+    """A query that names a remote file must not make DuckDB download and load code."""
+    write_predictions_parquet(nn.Linear(8, 1), make_sliced_chunks(1, 10), tmp_path)
+    real_connect = duckdb.connect
+    settings = []
+
+    def connect(*args, **kwargs):
+        connection = real_connect(*args, **kwargs)
+        settings.append(dict(connection.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name LIKE 'auto%_known_extensions'").fetchall()))
+        return connection
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    sliced_metrics_sql(tmp_path, by="slice", threads=1, memory_limit="256MB")
+    assert settings == [{"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}]
+
+
+@pytest.mark.parametrize("name", ["slice\n", "slice\r", "slice ", "1slice", "sl-ice", ""])
+def test_identifiers_must_match_whole(model, tmp_path, name):
+    with pytest.raises(ValueError, match="Expected `by` to be column names made of letters"):
+        sliced_metrics_query("x.parquet", by=name)
+    with pytest.raises(ValueError, match="Expected `prefix` to be a name of letters"):
+        write_predictions_parquet(model, make_sliced_chunks(1, 10), tmp_path, prefix=name)
+    X, y, columns = next(make_sliced_chunks(1, 10))
+    with pytest.raises(ValueError, match="Expected `column name` to be an SQL identifier"):
+        write_predictions_parquet(model, [(X, y, {name: columns["slice"]})], tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m companion.distributed", description=main.__doc__)
     parser.add_argument("--mode", choices=("ddp", "ps"), default="ddp")
-    parser.add_argument("--job-dir", required=True)
+    parser.add_argument("--job-dir", required=True,
+                        help="a new folder, or with --resume the folder of this same job")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
@@ -53,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parameter-servers", type=int, default=1)
     parser.add_argument("--evaluator", action="store_true")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--resume", action="store_true", help="continue the job in --job-dir (ddp)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds a collective may wait, and the evaluator for the chief to finish")
     args = parser.parse_args(argv)
     model, (X, y, X_val, y_val) = _demo_job(args)
     common = dict(

@@ -48,7 +48,8 @@ def train_ddp(
     rank is the evaluator (:func:`run_evaluator`). Each training rank takes its slice
     of every global batch (:func:`global_batches`); DDP all-reduces the gradients, so
     ``n`` ranks take the same steps as one process on the same global batches. The
-    chief writes a checkpoint per epoch to ``job_dir/checkpoints/epoch-XXXX.pt``.
+    chief writes a checkpoint per epoch to ``job_dir/checkpoints/epoch-XXXX.pt``; the
+    folder must be new, or this same job's to resume it (:meth:`Job.check_folder`).
     Each rank reseeds its own generator with ``seed + epoch * world_size + rank``
     each epoch: ranks draw different random numbers (dropout), and a resumed run
     draws the same ones as an uninterrupted run.
@@ -65,8 +66,11 @@ def train_ddp(
         seed: base seed, an int >= 0.
         job_dir: folder for checkpoints and ``status.json`` (required with ``val_data``
             or ``resume``).
-        val_data: ``(X_val, y_val)``; when given, the last rank is the evaluator.
-        resume: start from the chief's latest checkpoint in ``job_dir``, if any.
+        val_data: ``(X_val, y_val)``; when given, the last rank is the evaluator, which
+            waits for the chief as long as the job may run (the process group's timeout).
+        resume: continue the job in ``job_dir`` from the chief's latest checkpoint, if
+            any; the folder must hold this same job (same settings, initial model and
+            data; ``crash_at`` aside) or nothing.
         crash_at: ``(rank, epoch)``: that rank kills itself (SIGKILL) halfway through
             that epoch, to simulate a machine failure.
 
@@ -88,14 +92,16 @@ def train_ddp(
         raise ValueError(message("job_dir", "a folder to resume from", None))
     job = start_job(
         model, X, y, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-        job_dir=job_dir, evaluator=val_data is not None,
+        job_dir=job_dir, evaluator=val_data is not None, settings={"training": "ddp", "momentum": momentum},
+        resume=resume,
     )
     # Every rank must create every group, in the same order, even ranks outside it.
     world_size = len(job.roles)
     group = dist.new_group(job.trainers) if len(job.trainers) < world_size else None
     if job.role == "evaluator":
         X_val, y_val = val_data  # type: ignore[misc]
-        return run_evaluator(model, X_val, y_val, loss_fn=loss_fn, job_dir=job_dir, rank=job.rank)
+        return run_evaluator(model, X_val, y_val, loss_fn=loss_fn, job_dir=job_dir, rank=job.rank,
+                             timeout=job.timeout)
 
     device = _rank_device()
     model = copy.deepcopy(model).to(device)

@@ -52,7 +52,8 @@ def run_evaluator(
         job_dir: the job's folder.
         rank: this process's rank, for the result.
         poll_interval: seconds between looks, a float > 0.
-        timeout: seconds to wait for the chief to finish, a float > 0.
+        timeout: seconds to wait for the chief to finish, a float > 0 (a job's evaluator
+            rank waits as long as the job may run: the process group's timeout).
 
     Returns:
         A :class:`~companion.distributed.job.RankResult` with ``checkpoints`` (names

@@ -8,13 +8,18 @@ the job folder, which the evaluator and a restarted job read::
 
     job_dir/status.json                  the chief's latest report (read_status)
     job_dir/checkpoints/epoch-0001.pt    one checkpoint per epoch (companion.checkpoint)
+
+A job folder holds one job: the status names it (its settings, and digests of its
+initial model and its data), and a job starts only in a new folder, or in its own to
+resume it, so no evaluator or restart ever reads another run's checkpoints.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +39,7 @@ from companion._validation import (
     message,
 )
 from companion.checkpoint import save_checkpoint
+from companion.distributed.launch import group_timeout
 from companion.distributed.roles import TRAINERS, assign_roles, global_batches
 from companion.utils import atomic_write
 
@@ -126,6 +132,10 @@ class Job:
         lr: the learning rate, a float > 0.
         seed: base seed, an int >= 0.
         job_dir: the job's folder, or ``None`` to keep nothing on disk.
+        config: what makes the job the one it is (JSON values), which the status names;
+            ``None`` on the ranks other than the chief.
+        timeout: seconds, a float > 0, that the job may wait for a rank (the evaluator
+            for the chief).
 
     Example:
         >>> job = Job(rank=1, roles=["chief", "worker", "ps"], epochs=1, batch_size=4, lr=0.1, seed=0)
@@ -145,6 +155,8 @@ class Job:
         lr: float,
         seed: int,
         job_dir: str | os.PathLike | None = None,
+        config: dict[str, Any] | None = None,
+        timeout: float = 60.0,
     ) -> None:
         self.rank = rank
         self.roles = roles
@@ -153,8 +165,12 @@ class Job:
         self.lr = lr
         self.seed = seed
         self.job_dir = Path(job_dir) if job_dir is not None else None
+        self.config = config
+        self.timeout = timeout
         self.log: list[str] = []
-        self.status: dict[str, Any] = {"state": "running", "epoch": 0, "epochs": epochs, "checkpoints": []}
+        self.status: dict[str, Any] = {
+            "state": "running", "epoch": 0, "epochs": epochs, "checkpoints": [], "job": config
+        }
 
     @property
     def role(self) -> str:
@@ -171,6 +187,49 @@ class Job:
         shard, n_shards = self.trainers.index(self.rank), len(self.trainers)
         batches = global_batches(n_samples, batch_size=self.batch_size, epoch=epoch, seed=self.seed)
         return [batch[shard::n_shards] for batch in batches]
+
+    def check_folder(self, *, resume: bool) -> None:
+        """Check that the job folder is new, or this job's own and ``resume`` is set.
+
+        A folder holds one job (its ``status.json`` names it), so that an evaluator
+        never evaluates, and a restart never resumes from, the checkpoints of another
+        run. A folder without a status or checkpoints is new.
+
+        Raises:
+            ValueError: the folder holds another job's run, a run of this job while
+                ``resume`` is ``False``, or checkpoints without a status.
+
+        Example:
+            >>> import tempfile
+            >>> folder = tempfile.mkdtemp()
+            >>> chief = Job(rank=0, roles=["chief"], epochs=1, batch_size=4, lr=0.1, seed=0,
+            ...             job_dir=folder, config={"lr": 0.1})
+            >>> chief.check_folder(resume=False)  # new
+            >>> chief.report()
+            >>> chief.check_folder(resume=True)  # its own
+            >>> chief.check_folder(resume=False)
+            Traceback (most recent call last):
+            ValueError: Expected `job_dir` to be a new folder, ...: found an earlier run of this job (running, epoch 0 of 1).
+        """
+        if self.job_dir is None:
+            return
+        status = read_status(self.job_dir)
+        if status is None:
+            found = "checkpoints but no status.json" if checkpoint_paths(self.job_dir) else None
+        elif not isinstance(status.get("job"), dict):
+            found = "the status.json of a job that does not say what it is"
+        elif status["job"] != self.config:
+            there, here = status["job"], self.config or {}
+            differences = "; ".join(f"{key} {there.get(key)} there, {here.get(key)} here"
+                                    for key in sorted(there.keys() | here.keys()) if there.get(key) != here.get(key))
+            found = f"a run of another job ({differences})"
+        elif not resume:
+            found = f"an earlier run of this job ({status['state']}, epoch {status['epoch']} of {status['epochs']})"
+        else:
+            found = None
+        if found is not None:
+            raise ValueError(message("job_dir", "a new folder, or this job's own to resume it", str(self.job_dir),
+                                     found=found))
 
     def report(self, **changes: Any) -> None:
         """Update the status; the chief writes it to ``job_dir/status.json``."""
@@ -225,12 +284,18 @@ def start_job(
     job_dir: str | os.PathLike | None,
     evaluator: bool,
     parameter_servers: int = 0,
+    settings: Mapping[str, Any] | None = None,
+    resume: bool = False,
 ) -> Job:
     """Start a training job on this rank: check it, assign the roles, report it running.
 
     Every rank calls it with the same arguments, so a bad one fails on every rank
-    alike. The chief reports ``"running"`` before any rank goes on (a barrier), so
-    no rank reads the status of an earlier job in the same folder.
+    alike. The job is named by its settings (``settings``, ``epochs``, ``batch_size``,
+    ``lr``, ``seed``, the name of ``loss_fn``) and digests of ``model``'s initial
+    state and of the data; the chief claims ``job_dir`` for it (:meth:`Job.check_folder`:
+    a new folder, or its own to resume) and every rank fails alike if it may not. The
+    chief then reports ``"running"`` before any rank goes on (a barrier), so no rank
+    reads the status of an earlier run in the same folder.
 
     Args:
         model: the initial model.
@@ -245,9 +310,13 @@ def start_job(
         job_dir: the job's folder (required with an evaluator, which reads it), or ``None``.
         evaluator: whether the last rank is the evaluator.
         parameter_servers: number of parameter-server ranks, an int >= 0.
+        settings: the job function's own settings that make the job what it is (JSON
+            values, e.g. ``{"training": "ddp", "momentum": 0.9}``).
+        resume: whether this run continues the job in ``job_dir`` (else it must be new).
 
     Returns:
-        This rank's :class:`Job`.
+        This rank's :class:`Job`; its ``timeout`` is that of the process group
+        (:func:`~companion.distributed.launch.group_timeout`).
 
     Raises:
         RuntimeError: no ``torch.distributed`` process group is running here.
@@ -282,7 +351,33 @@ def start_job(
     seed = check_int("seed", seed, low=0)
     if evaluator and job_dir is None:
         raise ValueError(message("job_dir", "a folder (the evaluator reads checkpoints there)", None))
-    job = Job(rank=rank, roles=roles, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, job_dir=job_dir)
+    check_instance("resume", resume, bool, "a bool")
+    config = None
+    if rank == 0:  # the chief alone keeps the folder: only it digests the model and the data
+        config = {**(settings or {}), "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  "loss_fn": getattr(loss_fn, "__qualname__", type(loss_fn).__qualname__),
+                  "model": _digest(repr(model), model.state_dict().values()), "data": _digest("", (X, y))}
+    job = Job(rank=rank, roles=roles, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, job_dir=job_dir,
+              config=config, timeout=group_timeout())
+    refusal: list[str | None] = [None]
+    if rank == 0:
+        try:
+            job.check_folder(resume=resume)
+        except ValueError as error:
+            refusal[0] = str(error)
+    dist.broadcast_object_list(refusal, src=0)
+    if refusal[0] is not None:
+        raise ValueError(refusal[0])
     job.report()
     dist.barrier()
     return job
+
+
+def _digest(text: str, tensors: Iterable[torch.Tensor]) -> str:
+    """16 hex digits of the SHA-256 of ``text`` and of each tensor's dtype, shape and values."""
+    digest = hashlib.sha256(text.encode("utf-8"))
+    for tensor in tensors:
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{flat.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]

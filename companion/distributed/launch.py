@@ -2,10 +2,11 @@
 
 :func:`launch` builds on :func:`torch.multiprocessing.start_processes`, which starts
 the processes and, as soon as one fails, stops the others and names it. On top of it:
-each rank joins one process group on 127.0.0.1 (:func:`process_group`), its return
-value comes back in a :class:`LaunchResult`, the whole job has a timeout
-(:class:`JobTimeoutError`), and a failure is raised as a :class:`JobFailedError` that
-names the rank and what went wrong there.
+each rank joins one process group through a rendezvous store that the launcher serves
+on 127.0.0.1 only (:func:`process_group`), its return value comes back in a
+:class:`LaunchResult`, the whole job has a timeout (:class:`JobTimeoutError`), a
+failure is raised as a :class:`JobFailedError` that names the rank and what went wrong
+there, and no rank outlives the launcher, even one killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import select
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,9 +38,8 @@ from torch.multiprocessing import (
 )
 
 from companion._validation import check_callable, check_choice, check_float, check_int
-from companion.utils import free_port
 
-__all__ = ["JobFailedError", "JobTimeoutError", "LaunchResult", "launch", "process_group"]
+__all__ = ["JobFailedError", "JobTimeoutError", "LaunchResult", "group_timeout", "launch", "process_group"]
 
 # What the forkserver imports once, before it forks any rank: this package (torch with it),
 # and torch._dynamo, which torch.optim imports lazily on the first optimizer a process
@@ -47,6 +51,9 @@ _FORKSERVER_PRELOAD = ["companion.distributed", "torch._dynamo"]
 # break at once, so they record their own errors), then as long again after SIGTERM.
 _GRACE_SECONDS = 1.0
 
+# The timeout this process joined its process group with (process_group sets it).
+_group_timeout: float | None = None
+
 
 @dataclass
 class LaunchResult:
@@ -55,7 +62,8 @@ class LaunchResult:
     Attributes:
         results: the job function's return value on each rank, indexed by rank.
         backend: the process-group backend used (``"gloo"`` or ``"nccl"``).
-        port: the rendezvous port on 127.0.0.1 (closed again when launch returns).
+        port: the port of the rendezvous store, which the launcher served on 127.0.0.1
+            only (closed again when launch returns).
         pids: the process id of each rank (all ended when launch returns).
         seconds: wall-clock time of the job.
     """
@@ -97,11 +105,14 @@ def _pick_backend(backend: str | None, local_world_size: int) -> str:
 
 
 @contextmanager
-def process_group(backend: str | None = None, *, timeout: float = 60.0) -> Iterator[str]:
+def process_group(
+    backend: str | None = None, *, timeout: float = 60.0, store: dist.Store | None = None
+) -> Iterator[str]:
     """Join the process group the environment describes; leave it when the block ends.
 
-    ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` say where (torchrun
-    and :func:`launch` set them). When the block ends, the ranks wait for each other at
+    ``RANK`` and ``WORLD_SIZE`` say who, and ``MASTER_ADDR`` and ``MASTER_PORT`` where
+    the ranks meet, unless ``store`` is given (torchrun sets them; :func:`launch` sets
+    them and hands each rank a ``store``). When the block ends, the ranks wait for each other at
     a barrier, so no one leaves while another still talks to it, then leave. When the
     block raises, the rank neither waits nor leaves: its process is about to end, and
     only then do the other ranks' collectives break, after the launcher has seen this
@@ -110,7 +121,11 @@ def process_group(backend: str | None = None, *, timeout: float = 60.0) -> Itera
     Args:
         backend: ``"gloo"`` or ``"nccl"``; ``None`` picks NCCL when this machine has a
             GPU for each of its ``LOCAL_WORLD_SIZE`` processes, else gloo.
-        timeout: seconds, a float > 0, that a collective waits for the other ranks.
+        timeout: seconds, a float > 0, that a collective waits for the other ranks. It is
+            also the job's timeout for what a rank waits for besides collectives: the
+            evaluator waits this long for the chief to finish.
+        store: the rendezvous store to meet in instead, a client of the store the
+            launcher serves (``torch.distributed.TCPStore``).
 
     Yields:
         The backend.
@@ -125,15 +140,35 @@ def process_group(backend: str | None = None, *, timeout: float = 60.0) -> Itera
         ...     dist.get_world_size()
         1
     """
+    global _group_timeout
     timeout = check_float("timeout", timeout, low=0, low_open=True)
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
     backend = _pick_backend(backend, local_world_size)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout))
+    if store is None:
+        dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout))
+    else:
+        dist.init_process_group(backend, store=store, rank=int(os.environ["RANK"]),
+                                world_size=int(os.environ["WORLD_SIZE"]), timeout=timedelta(seconds=timeout))
+    _group_timeout = timeout
     yield backend
     dist.barrier()
     dist.destroy_process_group()
+    _group_timeout = None
+
+
+def group_timeout() -> float:
+    """Seconds this rank's job may wait: the ``timeout`` it joined :func:`process_group` with.
+
+    A rank that joined its group some other way gets torch's default for a process
+    group (``torch.distributed.default_pg_timeout``, 30 minutes).
+
+    Example:
+        >>> group_timeout()  # no group here
+        1800.0
+    """
+    return _group_timeout if _group_timeout is not None else dist.default_pg_timeout.total_seconds()
 
 
 def _pick_start_method(start_method: str | None) -> str:
@@ -157,13 +192,16 @@ def launch(
 ) -> LaunchResult:
     """Run ``fn(*args, **kwargs)`` in ``nprocs`` processes that form one process group.
 
-    Each process joins a ``torch.distributed`` group on 127.0.0.1 (a free port), runs
-    ``fn`` (which reads its rank from ``torch.distributed.get_rank()``), waits for the
-    others at a barrier and leaves the group (:func:`process_group`). The launcher
-    watches the processes: when one fails or dies, it stops the others at once and
-    raises :class:`JobFailedError` naming that rank; when the job runs past
-    ``timeout`` it stops it and raises :class:`JobTimeoutError`. No process or port
-    outlives the call.
+    The launcher serves the group's rendezvous store on 127.0.0.1 only, on a port the
+    system picks. Each process joins the ``torch.distributed`` group there, runs ``fn``
+    (which reads its rank from ``torch.distributed.get_rank()``), waits for the others
+    at a barrier and leaves the group (:func:`process_group`). The launcher watches the
+    processes: when one fails or dies, it stops the others at once and raises
+    :class:`JobFailedError` naming that rank; when the job runs past ``timeout`` it
+    stops it and raises :class:`JobTimeoutError`. No process or port outlives the call,
+    nor the launcher: a rank ends as soon as the launcher's process ends (on Linux),
+    and a launcher that gets SIGTERM (with SIGTERM's default action in place, in the
+    main thread) first stops its ranks, then dies of the signal.
 
     Args:
         fn: the job function, run on every rank. It is pickled to the processes, so it
@@ -171,7 +209,8 @@ def launch(
         nprocs: number of processes (ranks), an int >= 1.
         backend: ``"gloo"`` or ``"nccl"``; ``None`` picks NCCL when there is a GPU
             for every process, else gloo.
-        timeout: seconds, a float > 0, for the whole job and for each collective.
+        timeout: seconds, a float > 0, for the whole job, for each collective, and for
+            what a rank waits for besides (the evaluator waits this long for the chief).
         args: positional arguments of ``fn`` (pickled to each process).
         kwargs: keyword arguments of ``fn``.
         start_method: how processes start; ``None`` means ``"forkserver"`` where it
@@ -196,10 +235,10 @@ def launch(
     method = _pick_start_method(start_method)
     if method == "forkserver":
         multiprocessing.get_context(method).set_forkserver_preload(_FORKSERVER_PRELOAD)
-    port = free_port()
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="companion-job-") as folder:
-        rank_args = (fn, tuple(args), dict(kwargs or {}), nprocs, port, backend, timeout, folder)
+    with _stopped_by_sigterm(), _rendezvous_store(timeout) as port, \
+            tempfile.TemporaryDirectory(prefix="companion-job-") as folder:
+        rank_args = (fn, tuple(args), dict(kwargs or {}), nprocs, port, backend, timeout, folder, os.getpid())
         context = start_processes(_run_rank, rank_args, nprocs, join=False, start_method=method)
         try:
             _join(context, start=start, timeout=timeout)
@@ -207,6 +246,60 @@ def launch(
             _stop(context)
         results = [pickle.loads(Path(folder, f"rank{rank}.pickle").read_bytes()) for rank in range(nprocs)]
     return LaunchResult(results, backend, port, context.pids(), time.monotonic() - start)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while :func:`launch` ran (raised by its handler, caught by launch)."""
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception while the block runs, then die of it.
+
+    By default SIGTERM ends a Python process at once, without running any ``finally``;
+    here it unwinds the block instead (stopping the ranks, removing the job's files),
+    then the process dies of the signal as it would have. Only where SIGTERM has its
+    default action (a program that handles it keeps its own handler) and in the main
+    thread (the only one that can set a handler).
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not interrupt the clean-up
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)  # the default action ends the process here
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def _rendezvous_store(timeout: float) -> Iterator[int]:
+    """Serve the job's rendezvous store on 127.0.0.1 only, on a port the system picks; yield the port.
+
+    A TCPStore binds every interface (``*:port``) by itself; handed a socket already
+    bound to loopback, it serves there. Binding port 0 also leaves no moment between
+    picking a free port and taking it, in which another process could take it.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        store = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,
+                              timeout=timedelta(seconds=timeout), master_listen_fd=os.dup(listener.fileno()))
+        try:
+            yield port
+        finally:
+            del store  # the store closes its copy of the socket, the with block ours
 
 
 def _run_rank(
@@ -219,8 +312,10 @@ def _run_rank(
     backend: str,
     timeout: float,
     folder: str,
+    launcher: int,
 ) -> None:
     """One rank's process (torch.multiprocessing passes the rank first): run ``fn``, save its value."""
+    _end_with(launcher)
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -232,9 +327,37 @@ def _run_rank(
     if sys.platform.startswith("linux"):
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)  # processes share the cores; one thread each
-    with process_group(backend, timeout=timeout):
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timedelta(seconds=timeout))
+    with process_group(backend, timeout=timeout, store=store):
         value = fn(*args, **kwargs)
     Path(folder, f"rank{rank}.pickle").write_bytes(pickle.dumps(value))
+
+
+def _end_with(launcher: int) -> None:
+    """End this process (SIGKILL) as soon as the ``launcher`` process ends, however it ends (Linux).
+
+    ``PR_SET_PDEATHSIG`` cannot do it: a rank's parent is the fork server, which outlives
+    the launcher as long as any rank runs (every process it forks keeps its "alive" pipe
+    open). So a thread waits on a pidfd of the launcher, which becomes readable when the
+    launcher ends, even before its parent collects it. A launcher that ended before this
+    rank began watching it ends the rank at once.
+    """
+    if not hasattr(os, "pidfd_open"):  # not Linux: the launcher's SIGTERM path is all there is
+        return
+    try:
+        pidfd = os.pidfd_open(launcher)
+    except ProcessLookupError:  # the launcher ended already
+        os.kill(os.getpid(), signal.SIGKILL)
+    except OSError:  # a kernel before 5.3, or a sandbox that forbids pidfds: no watch
+        return
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="companion-launcher-watch", daemon=True).start()
 
 
 def _join(context: ProcessContext, *, start: float, timeout: float) -> None:
@@ -254,7 +377,7 @@ def _join(context: ProcessContext, *, start: float, timeout: float) -> None:
                   for rank, error_file in enumerate(context.error_files) if os.path.exists(error_file)}
         first = error.error_index  # then the ranks whose collectives broke
         failures = {first: raised.pop(first, None) or _describe_exit(error), **raised}
-        first_failure, *then = failures.values()
+        first_failure, *then = (failure.rstrip(".") for failure in failures.values())
         raise JobFailedError(
             f"The job failed: {first_failure}." + (f" Then {'; '.join(then)}." if then else "")
             + f" All {len(context.processes)} processes were stopped after "

@@ -59,8 +59,9 @@ def train_parameter_server(
         lr: the servers' SGD learning rate, a float > 0.
         parameter_servers: number of server ranks, an int >= 1.
         seed: base seed, an int >= 0.
-        job_dir: folder for checkpoints and ``status.json``.
-        val_data: ``(X_val, y_val)``; when given, the last rank is the evaluator.
+        job_dir: folder for checkpoints and ``status.json``, a new one.
+        val_data: ``(X_val, y_val)``; when given, the last rank is the evaluator, which
+            waits for the chief as long as the job may run (the process group's timeout).
 
     Returns:
         This rank's :class:`RankResult`; the chief's ``state_dict`` holds the final
@@ -79,12 +80,14 @@ def train_parameter_server(
     job = start_job(
         model, X, y, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
         job_dir=job_dir, evaluator=val_data is not None, parameter_servers=parameter_servers,
+        settings={"training": "parameter_server", "parameter_servers": parameter_servers},
     )
     # Any-source receives need gloo; under NCCL the messages use an extra gloo group.
     comm = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
     if job.role == "evaluator":
         X_val, y_val = val_data  # type: ignore[misc]
-        return run_evaluator(model, X_val, y_val, loss_fn=loss_fn, job_dir=job_dir, rank=job.rank)
+        return run_evaluator(model, X_val, y_val, loss_fn=loss_fn, job_dir=job_dir, rank=job.rank,
+                             timeout=job.timeout)
 
     model = copy.deepcopy(model)
     flat = parameters_to_vector(model.parameters()).detach()

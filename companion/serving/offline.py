@@ -5,6 +5,12 @@ distribution close to the batch being replaced) and only then replaces the SQLit
 table in one transaction, so readers see the old batch or the new one, never half
 of each. :class:`PredictionTable` serves lookups; an item that was not in the
 catalogue has no prediction: offline inference cannot serve the long tail.
+
+The file is in WAL mode, so lookups go on while a batch is written (they read the
+last committed batch), and readers open it read-only. The database records that it
+is a prediction table and its schema version (``PRAGMA application_id`` and
+``user_version``): both functions refuse any other SQLite file, and a table from an
+older or newer layout, rather than misread it or overwrite it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +47,24 @@ __all__ = [
     "verify_predictions",
 ]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    item_id TEXT PRIMARY KEY,
-    prediction REAL NOT NULL,
-    model_version TEXT NOT NULL,
-    created_at TEXT NOT NULL
+# What makes a database a prediction table of this module: its application id, and the
+# schema version of the layout below (change the version with the layout).
+_APPLICATION_ID = 0x43505444  # "CPTD", in the file's header (PRAGMA application_id)
+_SCHEMA_VERSION = 1  # PRAGMA user_version
+_SCHEMA = (
+    """
+    CREATE TABLE predictions (
+        item_id TEXT PRIMARY KEY NOT NULL,
+        prediction REAL NOT NULL,
+        model_version TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    f"PRAGMA application_id = {_APPLICATION_ID}",
+    f"PRAGMA user_version = {_SCHEMA_VERSION}",
 )
-"""
+_INSERT = "INSERT INTO predictions (item_id, prediction, model_version, created_at) VALUES (?, ?, ?, ?)"
+# How long a connection waits for a lock: a writer waits for another writer's whole batch.
+_BUSY_TIMEOUT_S = 120.0
 
 
 class BatchRejected(ValueError):
@@ -137,17 +154,38 @@ def verify_predictions(
     return problems
 
 
-def _connect(db_path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(db_path), check_same_thread=False)
-    conn.execute(_SCHEMA)
-    return conn
+def _check_owned(conn: sqlite3.Connection, db_path: str | Path) -> bool:
+    """Raise unless the database is a prediction table of this schema version, or empty.
+
+    Reads only. Returns ``True`` for an empty database (a new table), ``False`` for one
+    of ours.
+    """
+    requirement = f"a prediction table of companion (schema version {_SCHEMA_VERSION})"
+    try:
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        entries = conn.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+    except sqlite3.OperationalError:
+        raise  # locked or unreadable: nothing to say about what the file holds
+    except sqlite3.DatabaseError as error:  # not an SQLite database, or a corrupt one
+        raise ValueError(message("db_path", requirement, str(db_path), found=f"a file SQLite cannot read ({error})")) from error
+    if application_id == _APPLICATION_ID and version == _SCHEMA_VERSION:
+        return False
+    if application_id == 0 and version == 0 and not entries:
+        return True
+    if application_id == _APPLICATION_ID:
+        newer = "a newer" if version > _SCHEMA_VERSION else "an older"
+        found = f"schema version {version}, from {newer} companion; write the batch to a new file"
+    else:
+        tables = [name for kind, name in entries if kind == "table"]
+        found = f"a database companion did not write, with tables {tables}"
+    raise ValueError(message("db_path", requirement, str(db_path), found=found))
 
 
 def _rows(
     item_ids: Sequence[str], predictions: torch.Tensor, model_version: str, created_at: str
 ) -> Iterator[tuple[str, float, str, str]]:
-    for item_id, value in zip(item_ids, predictions.tolist(), strict=True):
-        yield item_id, value, model_version, created_at
+    return zip(item_ids, predictions.tolist(), repeat(model_version), repeat(created_at))
 
 
 def batch_predict(
@@ -165,12 +203,15 @@ def batch_predict(
 
     The table holds one batch: the new one replaces the old one entirely (delete
     and insert inside one SQLite transaction), so a failure at any point leaves
-    the previous batch in place.
+    the previous batch in place. The batch is verified inside that transaction,
+    against the batch it replaces: two concurrent calls take turns, and the second
+    is checked against the first one's batch. Readers are never blocked meanwhile.
 
     Args:
         model: callable ``X -> output`` with one value per item, ``(N,)`` or ``(N, 1)``.
         items: ``(item_ids, X)``: distinct string ids and features ``(N, ...)``.
-        db_path: the SQLite file (created if missing).
+        db_path: the SQLite file: a table this function wrote before, or a new or
+            empty file (created if missing).
         model_version: a non-empty tag stored with every row.
         transform: applied to the outputs before storing, e.g. ``torch.sigmoid``.
         batch_size: items per forward pass, an int >= 1.
@@ -182,6 +223,8 @@ def batch_predict(
 
     Raises:
         BatchRejected: the batch failed verification; the table is unchanged.
+        ValueError: ``db_path`` is another database, or a prediction table of
+            another schema version; it is left untouched.
 
     Example:
         >>> import tempfile, os
@@ -198,9 +241,10 @@ def batch_predict(
         raise TypeError(message("items", "a pair (item_ids, X)", items)) from None
     item_ids = list(item_ids)
     for i, item_id in enumerate(item_ids):
-        check_instance(f"item_ids[{i}]", item_id, str, "a string")
-    repeated = sorted(item_id for item_id, count in Counter(item_ids).items() if count > 1)
-    if repeated:
+        if not isinstance(item_id, str):
+            raise TypeError(message(f"item_ids[{i}]", "a string", item_id))
+    if len(set(item_ids)) < len(item_ids):
+        repeated = sorted(item_id for item_id, count in Counter(item_ids).items() if count > 1)
         raise ValueError(message("item_ids", "distinct ids", item_ids, found=f"{len(repeated)} repeated, such as {repeated[0]!r}"))
     check_tensor("X", X)
     check_same_length("item_ids", item_ids, "X", X)
@@ -219,21 +263,27 @@ def batch_predict(
     if outputs.shape != (len(item_ids),):
         raise ValueError(message("model(X)", f"one value per item, shape ({len(item_ids)},)", outputs))
 
-    conn = _connect(db_path)
+    conn = sqlite3.connect(str(db_path), timeout=_BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        previous = torch.tensor([r[0] for r in conn.execute("SELECT prediction FROM predictions")])
-        problems = verify_predictions(outputs, previous=previous, max_ks=max_ks, valid_range=valid_range)
-        if problems:
-            raise BatchRejected(problems)
-        distance = (float(ks_2samp(outputs.double(), previous.double()).statistic)
-                    if len(previous) else float("nan"))
-        created_at = datetime.now(timezone.utc).isoformat()
+        _check_owned(conn, db_path)  # before anything is written to a file that is not ours
+        conn.execute("PRAGMA journal_mode = WAL")  # kept in the file: readers never wait for a writer
+        # Take the write lock before reading the batch to replace, so that a concurrent
+        # batch_predict waits and then verifies against this batch, not the one before it.
+        conn.execute("BEGIN IMMEDIATE")
         with conn:  # one transaction: commit on success, roll back on any error
+            if _check_owned(conn, db_path):  # again, under the lock: a new table
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            previous = torch.tensor([r[0] for r in conn.execute("SELECT prediction FROM predictions")],
+                                    dtype=torch.float64)
+            problems = verify_predictions(outputs, previous=previous, max_ks=max_ks, valid_range=valid_range)
+            if problems:
+                raise BatchRejected(problems)
+            distance = (float(ks_2samp(outputs.double(), previous).statistic)
+                        if len(previous) else float("nan"))
+            created_at = datetime.now(timezone.utc).isoformat()
             conn.execute("DELETE FROM predictions")
-            conn.executemany(
-                "INSERT INTO predictions VALUES (?, ?, ?, ?)",
-                _rows(item_ids, outputs, model_version, created_at),
-            )
+            conn.executemany(_INSERT, _rows(item_ids, outputs, model_version, created_at))
     finally:
         conn.close()
     return BatchReport(len(item_ids), model_version, created_at, distance)
@@ -242,7 +292,13 @@ def batch_predict(
 class PredictionTable:
     """Read access to the lookup table that :func:`batch_predict` writes.
 
-    Use it as a context manager, or call :meth:`close`.
+    The file is opened read-only; each lookup reads the last committed batch, even
+    while a new batch is being written. Use it as a context manager, or call
+    :meth:`close`.
+
+    Raises:
+        ValueError: ``db_path`` is missing, empty, another database, or a prediction
+            table of another schema version.
 
     Example:
         >>> import tempfile, os
@@ -257,7 +313,15 @@ class PredictionTable:
     def __init__(self, db_path: str | Path) -> None:
         if not Path(db_path).exists():
             raise ValueError(message("db_path", "an existing SQLite file", str(db_path)))
-        self._conn = _connect(db_path)
+        read_only = Path(db_path).resolve().as_uri() + "?mode=ro"
+        self._conn = sqlite3.connect(read_only, uri=True, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
+        try:
+            if _check_owned(self._conn, db_path):
+                raise ValueError(message("db_path", "a prediction table written by batch_predict", str(db_path),
+                                         found="an empty database"))
+        except BaseException:
+            self._conn.close()
+            raise
 
     def lookup(self, item_id: str) -> Prediction | None:
         """The stored prediction for ``item_id``, or ``None`` if the item was not in the batch."""

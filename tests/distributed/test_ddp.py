@@ -65,8 +65,13 @@ def test_chief_checkpoints_and_evaluator_saw_every_one(data, uninterrupted):
     written = [p.name for p in sorted((job_dir / "checkpoints").glob("*.pt"))]
     assert chief.checkpoints == written == ["epoch-0001.pt", "epoch-0002.pt", "epoch-0003.pt"]
     assert evaluator.checkpoints == written
-    assert read_status(job_dir) | {"loss": None} == {
-        "state": "succeeded", "epoch": 3, "epochs": 3, "checkpoints": written, "loss": None
+    status = read_status(job_dir)
+    assert status | {"loss": None, "job": None} == {
+        "state": "succeeded", "epoch": 3, "epochs": 3, "checkpoints": written, "loss": None, "job": None
+    }
+    assert status["job"] | {"model": None, "data": None} == {  # what makes the job this job
+        "training": "ddp", "momentum": 0.5, "epochs": 3, "batch_size": 32, "lr": 0.2, "seed": 3,
+        "loss_fn": "CrossEntropyLoss", "model": None, "data": None,
     }
     # The evaluator's last number is the final model's validation loss.
     final = copy.deepcopy(model)
@@ -74,6 +79,28 @@ def test_chief_checkpoints_and_evaluator_saw_every_one(data, uninterrupted):
     with torch.no_grad():
         assert evaluator.val_losses[-1] == pytest.approx(float(JOB["loss_fn"](final(X_val), y_val)), abs=1e-6)
     assert not list(job_dir.glob("checkpoints/.*tmp"))  # atomic writes left no temporary file
+
+
+def _files(job_dir):
+    return {path.relative_to(job_dir): path.read_bytes() for path in job_dir.rglob("*") if path.is_file()}
+
+
+def test_a_used_job_dir_is_refused_unless_resuming_the_same_job(data, uninterrupted):
+    model, X, y, X_val, y_val = data
+    _, job_dir = uninterrupted
+    before = _files(job_dir)
+    kwargs = dict(JOB, job_dir=job_dir, val_data=(X_val, y_val))
+    # A new run would have its evaluator evaluate the earlier run's checkpoints as its own.
+    with pytest.raises(JobFailedError, match=r"rank \d failed with ValueError: Expected `job_dir` to be a new "
+                       r"folder, or this job's own to resume it, but got .*: found an earlier run of this job "
+                       r"\(succeeded, epoch 3 of 3\)"):
+        launch(train_ddp, nprocs=3, args=(model, X, y), kwargs=kwargs, timeout=30)
+    # Resuming another job would start from its checkpoint, and here return it as trained.
+    with pytest.raises(JobFailedError, match=r"found a run of another job \(lr 0.2 there, 0.4 here\)"):
+        launch(train_ddp, nprocs=3, args=(model, X, y), kwargs=dict(kwargs, lr=0.4, resume=True), timeout=30)
+    with pytest.raises(JobFailedError, match=r"found a run of another job \(data [0-9a-f]{16} there, [0-9a-f]{16} here\)"):
+        launch(train_ddp, nprocs=3, args=(model, X, y.flip(0)), kwargs=dict(kwargs, resume=True), timeout=30)
+    assert _files(job_dir) == before  # refused before touching anything
 
 
 def test_killed_worker_fails_fast_and_resume_matches(data, uninterrupted, tmp_path):

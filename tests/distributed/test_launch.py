@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +18,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, TensorDataset
 
-from companion.distributed.launch import JobFailedError, JobTimeoutError, launch
+from companion.distributed.launch import (
+    _FORKSERVER_PRELOAD,
+    JobFailedError,
+    JobTimeoutError,
+    launch,
+)
 
 
 def _port_closed(port: int) -> bool:
@@ -76,6 +83,39 @@ def _optimizer_import_done():
     return "torch._dynamo" in sys.modules
 
 
+def _store_listen_addresses():
+    """Every address on which some process of this machine listens on the job's rendezvous port."""
+    port = int(os.environ["MASTER_PORT"])
+    return sorted({c.laddr.ip for c in psutil.net_connections("tcp")
+                   if c.status == psutil.CONN_LISTEN and c.laddr.port == port})
+
+
+# A launcher in a process of its own, running a job that would last 5 minutes; each rank
+# tells its pid (written whole, then renamed) once it runs.
+_LAUNCHER = """
+import os, sys, time
+from pathlib import Path
+import torch.distributed as dist
+from companion.distributed import launch
+
+def job(folder):
+    path = Path(folder, f"rank{dist.get_rank()}.pid")
+    path.with_suffix(".tmp").write_text(str(os.getpid()))
+    path.with_suffix(".tmp").replace(path)
+    time.sleep(300)
+
+if __name__ == "__main__":
+    launch(job, nprocs=2, timeout=600, args=(sys.argv[1],))
+"""
+
+
+def _wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
 def test_launch_ranks_start_with_the_optimizer_import_done():
     # torch.optim imports torch._dynamo on a process's first optimizer; the forkserver does it
     # once for all ranks, so a job does not pay seconds per rank for it.
@@ -88,6 +128,55 @@ def test_launch_returns_each_rank_and_leaves_no_port():
     assert job.backend == "gloo"
     assert _port_closed(job.port)
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in job.pids)
+
+
+def test_launch_store_listens_on_loopback_only():
+    # The rendezvous store takes no connection from the network, only from this machine.
+    job = launch(_store_listen_addresses, nprocs=2, timeout=30)
+    assert job.results == [["127.0.0.1"], ["127.0.0.1"]]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_killed_launcher_leaves_no_rank_running(signum, tmp_path, job_processes):
+    script = tmp_path / "launcher.py"
+    script.write_text(_LAUNCHER)
+    # The launcher's temporary folder, short: the fork server's socket path must fit in 108 bytes.
+    with tempfile.TemporaryDirectory() as temp:
+        env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=temp)
+        launcher = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env)
+        pid_files = [tmp_path / f"rank{rank}.pid" for rank in range(2)]
+        try:
+            assert _wait_for(lambda: all(p.exists() for p in pid_files) or launcher.poll() is not None, 120)
+            assert launcher.poll() is None, "the launcher ended before its ranks ran"
+            ranks = {int(p.read_text()) for p in pid_files}
+            assert ranks <= {p.pid for p in job_processes()}  # the check sees them
+            launcher.send_signal(signum)
+            assert launcher.wait(timeout=60) == -signum  # the launcher still dies of the signal
+            # Its ranks, its fork server and its resource tracker all end, though their parent is gone.
+            assert _wait_for(lambda: not job_processes(), 30), job_processes()
+            if signum == signal.SIGTERM:  # a SIGTERM lets the launcher clean up before it dies
+                assert not list(Path(temp).glob("companion-job-*"))
+        finally:  # leave nothing running, whatever failed
+            launcher.kill()
+            launcher.wait()
+            left = job_processes()
+            for process in left:
+                process.kill()
+            psutil.wait_procs(left, timeout=30)
+
+
+def test_leftover_check_sees_ranks_forked_by_the_fork_server(job_processes):
+    # A rank has its fork server's command line; the check must still count it.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_FORKSERVER_PRELOAD)  # as launch() does, should this start the server
+    rank = context.Process(target=time.sleep, args=(60,))
+    rank.start()
+    try:
+        assert rank.pid in {p.pid for p in job_processes()}
+    finally:
+        rank.kill()
+        rank.join()
+    assert rank.pid not in {p.pid for p in job_processes()}
 
 
 def test_launch_ranks_may_start_processes_of_their_own():
