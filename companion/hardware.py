@@ -338,8 +338,8 @@ def matrix_time_fraction(
         A float in ``[0, 1]``.
 
     Example:
-        >>> mlp = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
-        >>> matrix_time_fraction(mlp, torch.randn(256, 256)) > 0.5
+        >>> mlp = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+        >>> matrix_time_fraction(mlp, torch.randn(512, 1024)) > 0.5
         True
         >>> matrix_time_fraction(lambda x: x.argsort(dim=0), torch.randn(256, 256))
         0.0
