@@ -1,4 +1,4 @@
-"""xrai: parity with PAIR's saliency.core.XRAI (map, ranking, end to end) and invariants."""
+"""xrai: parity with PAIR's saliency.core.XRAI (map, ranking, end to end), the Gauss-Legendre rule and invariants."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 saliency_xrai = pytest.importorskip("saliency.core.xrai")
+from captum.attr import IntegratedGradients  # noqa: E402
 from saliency.core import INPUT_OUTPUT_GRADIENTS  # noqa: E402
 from skimage import data  # noqa: E402
 from skimage.transform import resize  # noqa: E402
@@ -25,11 +26,12 @@ def chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1).contiguous()
 
 
-def tiny_cnn() -> torch.nn.Module:
+def tiny_cnn(activation: type = torch.nn.ReLU, pool: type = torch.nn.MaxPool2d) -> torch.nn.Module:
+    """ReLU and max pooling (piecewise linear) by default; Tanh and AvgPool2d make it smooth."""
     torch.manual_seed(0)
     return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(6, 6, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(3, 6, 5, padding=2), activation(), pool(2),
+        torch.nn.Conv2d(6, 6, 3, padding=1), activation(),
         torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(96, 3),
     ).eval()
 
@@ -96,7 +98,7 @@ def test_end_to_end_agrees_with_pair(image, mode, target):
     model, steps = tiny_cnn(), 20
     params = saliency_xrai.XRAIParameters(steps=steps, algorithm=mode, return_ig_attributions=True)
     theirs = PAIR().GetMaskWithDetails(image, pair_call_model(model, target), batch_size=steps, extra_parameters=params)
-    ours = xrai(model, chw(image), target=target, steps=steps, mode=mode)
+    ours = xrai(model, chw(image), target=target, integration="pair", steps=steps, mode=mode)
     # the base attribution is PAIR's integrated gradients averaged over black and white
     pair_ig = np.mean(theirs.ig_attribution, axis=0).transpose(2, 0, 1)
     np.testing.assert_allclose(ours.base_attribution.numpy(), pair_ig, rtol=1e-3, atol=1e-6 * np.abs(pair_ig).max())
@@ -104,6 +106,77 @@ def test_end_to_end_agrees_with_pair(image, mode, target):
     top_ours = ours.top_mask(0.1)
     iou = (top_ours & top_theirs).sum() / (top_ours | top_theirs).sum()
     assert float(iou) >= 0.9
+
+
+def pixel_error(result: XRAIResult, reference: XRAIResult) -> float:
+    return float((result.base_attribution - reference.base_attribution).norm() / reference.base_attribution.norm())
+
+
+def top_iou(result: XRAIResult, reference: XRAIResult) -> float:
+    a, b = result.top_mask(0.1), reference.top_mask(0.1)
+    return float((a & b).sum() / (a | b).sum())
+
+
+@pytest.fixture(scope="module")
+def reference(image) -> XRAIResult:
+    """A high-step estimate: PAIR's rule with 1,000 points per baseline (its bias ~ 1/1000)."""
+    return xrai(tiny_cnn(), chw(image), target=2, integration="pair", steps=1000, batch_size=500)
+
+
+@pytest.mark.parametrize("steps", [8, 16])
+def test_gauss_legendre_is_closer_to_the_reference_than_pairs_rule_at_equal_steps(image, reference, steps):
+    """On a ReLU + max-pooling network (gradients jump along the path), per pixel."""
+    pair_rule = xrai(tiny_cnn(), chw(image), target=2, integration="pair", steps=steps)
+    gauss = xrai(tiny_cnn(), chw(image), target=2, integration="gauss-legendre", steps=steps)
+    assert pixel_error(gauss, reference) < 0.6 * pixel_error(pair_rule, reference)  # measured: 0.45
+
+
+@pytest.mark.parametrize("steps", [4, 16])
+def test_gauss_legendre_completeness_error_is_far_below_pairs_rule_on_a_smooth_model(image, steps):
+    model = tiny_cnn(torch.nn.Tanh, torch.nn.AvgPool2d)
+    pair_rule = xrai(model, chw(image), target=2, integration="pair", steps=steps)
+    gauss = xrai(model, chw(image), target=2, integration="gauss-legendre", steps=steps)
+    assert gauss.completeness_error < pair_rule.completeness_error / 100  # measured: / 10,000 or more
+
+
+def test_completeness_error_is_the_sum_rule_of_captums_gauss_legendre(image):
+    model, x = tiny_cnn(), chw(image)
+    result = xrai(model, x, target=1, integration="gauss-legendre", steps=8)
+    starts = torch.stack([torch.full_like(x, float(x.min())), torch.full_like(x, float(x.max()))])
+    attributions = IntegratedGradients(model).attribute(
+        x.expand(2, *x.shape), baselines=starts, target=1, n_steps=8, method="gausslegendre"
+    )
+    torch.testing.assert_close(result.base_attribution, attributions.mean(0), rtol=1e-4, atol=1e-7)
+    with torch.no_grad():
+        changes = (model(x[None])[0, 1] - model(starts)[:, 1]).double()
+    expected = (attributions.double().sum((1, 2, 3)) - changes).abs().sum() / changes.abs().sum()
+    assert result.steps == 8
+    assert result.completeness_error == pytest.approx(float(expected), rel=1e-3)
+
+
+def test_auto_takes_the_first_order_under_the_tolerance(image):
+    model, x = tiny_cnn(), chw(image)
+    result = xrai(model, x, target=2, integration="gauss-legendre", steps="auto", max_error=0.006)
+    assert result.steps == 33  # measured errors: 8.3e-3 at 17 points, 5.3e-3 at 33
+    assert result.completeness_error < 0.006
+    before = xrai(model, x, target=2, integration="gauss-legendre", steps=17)
+    assert before.completeness_error >= 0.006
+    same = xrai(model, x, target=2, integration="gauss-legendre", steps=33)
+    assert torch.equal(same.attribution_map, result.attribution_map)
+
+
+def test_auto_stops_at_max_steps(image):
+    result = xrai(tiny_cnn(), chw(image), target=2, integration="gauss-legendre", steps="auto",
+                  max_error=1e-9, max_steps=20)
+    assert result.steps == 17  # 33 would pass 20
+    assert result.completeness_error >= 1e-9
+
+
+def test_auto_map_matches_the_reference(image, reference):
+    result = xrai(tiny_cnn(), chw(image), target=2, integration="gauss-legendre", steps="auto", max_error=2e-3)
+    assert result.steps == 129  # measured error 1.3e-3
+    assert top_iou(result, reference) >= 0.95  # measured: 1.00
+    assert pixel_error(result, reference) < 0.02  # measured: 0.005
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +214,12 @@ def test_cuda_equals_cpu(image):
         ({"mode": "greedy"}, ValueError, r"Expected `mode` to be one of \('full', 'fast'\)"),
         ({"target": -1}, ValueError, r"Expected `target` to be an int >= 0, but got -1\."),
         ({"steps": 1}, ValueError, r"Expected `steps` to be an int >= 2, but got 1\."),
+        ({"steps": "many"}, ValueError, r"Expected `steps` to be an int >= 2 or 'auto', but got 'many'\."),
+        ({"steps": 2.5}, TypeError, r"Expected `steps` to be an int >= 2, but got 2\.5\."),
+        ({"integration": "simpson"}, ValueError, r"Expected `integration` to be one of \('gauss-legendre', 'pair'\)"),
+        ({"max_error": 0.0}, ValueError, r"Expected `max_error` to be a float > 0, but got 0\.0\."),
+        ({"max_steps": 16}, ValueError, r"Expected `max_steps` to be an int >= 17, but got 16\."),
+        ({"batch_size": 0}, ValueError, r"Expected `batch_size` to be an int >= 1, but got 0\."),
         ({"baselines": ("grey",)}, ValueError, r"Expected `baselines\[0\]` to be 'black', 'white' or a tensor"),
         ({"baselines": torch.zeros(3, 16, 16)}, ValueError, r"Expected `baselines` to be a non-empty sequence"),
         ({"base_attribution": torch.zeros(3, 8, 8)}, ValueError, r"Expected `base_attribution` to be a tensor of shape \(3, 16, 16\)"),
