@@ -1,13 +1,16 @@
 """The graders behind ``check``: each accepts right answers and names the mistake of wrong ones.
 
-For every exercise, ``WRONG`` holds plausible wrong answers (a forbidden shortcut, a numerically
+For every exercise of the first sixteen notebooks, ``WRONG`` holds plausible wrong answers (a forbidden shortcut, a numerically
 unstable variant, an off-by-one, a sign or axis mistake, a special case missed) with words the
-hint must contain, and ``RIGHT`` holds correct answers other than the model solution.
+hint must contain, and ``RIGHT`` holds correct answers other than the model solution. The
+exercises of later notebooks have the same tests in their own module,
+``tests/exercises/test_section_<section>.py``.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -724,8 +727,13 @@ def _hint(exercise_id: str, answer, capsys) -> str:
     return out
 
 
-def test_every_exercise_has_wrong_and_right_answers_here():
-    assert sorted(WRONG) == sorted(RIGHT) == list_exercises()
+def test_every_exercise_has_wrong_and_right_answers():
+    assert sorted(WRONG) == sorted(RIGHT)
+    elsewhere = set(list_exercises()) - set(WRONG)
+    for exercise_id in elsewhere:
+        module = Path(__file__).parent / "exercises" / f"test_section_{exercise_id.split('-', 1)[0].replace('.', '_')}.py"
+        assert module.exists(), f"{exercise_id} has no wrong and right answers here nor in {module.name}"
+        assert f'"{exercise_id}"' in module.read_text(encoding="utf-8"), f"{module.name} never checks {exercise_id}"
     assert all(len(answers) >= 3 for answers in WRONG.values())
     assert all(len(answers) >= 2 for answers in RIGHT.values())
 
