@@ -1,5 +1,6 @@
 # The course's two commands: `make book` builds the HTML book, `make test` runs every test.
 # Both create .venv and install the package with its dev extras on first use.
+# `make test-browser` reads the built book in headless Chromium (Debian's `chromium` package).
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 OFFLINE := IPYTHONDIR=$(abspath tests/ipython) OMP_NUM_THREADS=1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test unit notebooks book lab lint clean
+.PHONY: install test unit notebooks book test-browser lab lint clean
 
 install: $(STAMP)
 
@@ -38,11 +39,26 @@ book: $(STAMP)
 	$(OFFLINE) $(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is in _build/html/index.html"
 
+# The built book in a browser: every page served on loopback and read by headless Chromium, with
+# axe-core (npm, the version package-lock.json pins) for accessibility. Builds the book if there is none.
+# `make test` runs the same tests when Chromium and a built book are there, and says so when not.
+AXE := node_modules/axe-core/axe.min.js
+
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(AXE)
+
+_build/html/index.html:
+	$(MAKE) book
+
+test-browser: $(STAMP) $(AXE) _build/html/index.html
+	$(BIN)/python -m pytest tests/browser --require-browser -n 2 --dist loadgroup
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check companion tests benchmarks notebooks/conftest.py
+	$(BIN)/ruff check companion tests benchmarks notebooks/conftest.py book
 
 clean:
 	rm -rf _build

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 
 from companion.exercises._registry import (
+    QUIZ_COLORS,
     Exercise,
     check,
     exercise,
@@ -25,4 +26,4 @@ for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Exercise", "check", "exercise", "get_exercise", "list_exercises", "load_quiz", "quiz"]
+__all__ = ["QUIZ_COLORS", "Exercise", "check", "exercise", "get_exercise", "list_exercises", "load_quiz", "quiz"]

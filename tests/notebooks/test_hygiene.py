@@ -112,6 +112,9 @@ def test_notebook_structure(nb):
     first_code = next(c for c in cells if c["cell_type"] == "code")
     colab = _source(first_code)
     assert '"google.colab" in sys.modules' in colab, f"{nb.name}: first code cell is not the Colab cell"
+    assert "remove-input" in first_code.get("metadata", {}).get("tags", []), (
+        f"{nb.name}: tag the Colab cell remove-input (it runs, but readers of the book do not need to see it)"
+    )
     assert f"git+{companion.REPOSITORY_URL}@{companion.RELEASE_TAG}" in colab, (
         f"{nb.name}: the Colab cell must install from {companion.REPOSITORY_URL}@{companion.RELEASE_TAG}"
     )
@@ -220,3 +223,20 @@ def test_headings_carry_no_claim_ids(nb):
                 assert not re.search(r"\b[A-Z]\d\d\b", line), (
                     f"{nb.name}: readers do not need claim ids in headings: {line!r}"
                 )
+
+
+# A cell that draws: it calls one of companion.plots' plot_* functions or shows a matplotlib figure.
+_DRAWS = re.compile(r"\bplot_\w+\(|\bplt\.(show|imshow|plot)\(")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_say_what_they_show(nb):
+    """Every cell that draws gives its figure alt text (myst-nb's ``mystnb.image.alt`` cell metadata)."""
+    for cell in _cells(nb):
+        if cell["cell_type"] != "code" or not _DRAWS.search(_source(cell)):
+            continue
+        alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt", "")
+        assert len(alt.split()) >= 5, (
+            f"{nb.name}: the cell {cell.get('id')} draws a figure; give it alt text that says what it shows, "
+            'in its metadata: "mystnb": {"image": {"alt": "Training and validation loss per epoch ..."}}'
+        )
