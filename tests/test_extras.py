@@ -21,6 +21,9 @@ def _import_without(blocked: list[str], statement: str) -> subprocess.CompletedP
         (["uvicorn"], "import companion.serving.online", "serving"),
         (["captum"], "from companion.explain import integrated_gradients", "explain"),
         (["skimage"], "import companion.explain.xrai", "explain"),
+        (["peft"], "import companion.adapt", "adapt"),
+        (["onnxruntime"], "import companion.serving.export", "export"),
+        (["onnx"], "import companion.serving.export", "export"),
     ],
 )
 def test_a_missing_extra_names_the_extra_to_install(blocked, statement, extra):
@@ -32,9 +35,11 @@ def test_a_missing_extra_names_the_extra_to_install(blocked, statement, extra):
 
 def test_everything_else_imports_without_the_extras():
     out = _import_without(
-        ["duckdb", "pyarrow", "fastapi", "uvicorn", "captum", "skimage"],
+        ["duckdb", "pyarrow", "fastapi", "uvicorn", "captum", "skimage", "peft", "optuna", "onnx", "onnxruntime",
+         "xgboost", "imblearn", "fairlearn"],
         "import pkgutil, importlib, companion\n"
-        "skip = ('companion.warehouse', 'companion.serving', 'companion.explain')\n"
+        "skip = ('companion.warehouse', 'companion.serving', 'companion.explain', 'companion.adapt',\n"
+        "        'companion.tuning')\n"
         "names = [m.name for m in pkgutil.walk_packages(companion.__path__, 'companion.')\n"
         "         if not m.name.startswith(skip)]\n"
         "for name in names: importlib.import_module(name)\n"

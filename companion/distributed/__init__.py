@@ -16,6 +16,12 @@ Data-parallel training with all-reduce (:func:`train_ddp`, PyTorch's
 ``DistributedDataParallel``) needs no parameter server: workers average gradients
 among themselves.
 
+How the strategies differ: asynchronous servers apply *stale* gradients
+(:func:`train_stale_sgd` sets the staleness, the servers measure it); a larger global
+batch wants a larger learning rate, reached by a warm-up (:func:`scaled_lr`,
+:func:`linear_warmup`, :func:`train_sgd`); a model too big for one device is split
+into pipeline stages fed micro-batches (:func:`run_pipeline`, :func:`gpipe_bubble`).
+
 On one machine, :func:`launch` starts the processes on 127.0.0.1 (gloo on CPU, NCCL
 when every process gets its own GPU), watches them, and stops the whole job with a
 :class:`JobFailedError` naming the rank as soon as one process fails.
@@ -38,6 +44,7 @@ On one machine: ``torchrun --standalone --nproc-per-node=3 -m companion.distribu
 from companion.distributed.ddp import train_ddp
 from companion.distributed.evaluator import run_evaluator
 from companion.distributed.job import RankResult, latest_checkpoint, read_status
+from companion.distributed.large_batch import linear_warmup, scaled_lr, train_sgd, warmup_factor
 from companion.distributed.launch import (
     JobFailedError,
     JobTimeoutError,
@@ -46,7 +53,15 @@ from companion.distributed.launch import (
     process_group,
 )
 from companion.distributed.parameter_server import train_parameter_server
+from companion.distributed.pipeline import (
+    bubble_fraction,
+    gpipe_bubble,
+    gpipe_timeline,
+    measured_bubble,
+    run_pipeline,
+)
 from companion.distributed.roles import ROLES, assign_roles, global_batches
+from companion.distributed.staleness import train_stale_sgd
 
 __all__ = [
     "ROLES",
@@ -55,12 +70,22 @@ __all__ = [
     "LaunchResult",
     "RankResult",
     "assign_roles",
+    "bubble_fraction",
     "global_batches",
+    "gpipe_bubble",
+    "gpipe_timeline",
     "latest_checkpoint",
     "launch",
+    "linear_warmup",
+    "measured_bubble",
     "process_group",
     "read_status",
     "run_evaluator",
+    "run_pipeline",
+    "scaled_lr",
     "train_ddp",
     "train_parameter_server",
+    "train_sgd",
+    "train_stale_sgd",
+    "warmup_factor",
 ]

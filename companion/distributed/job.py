@@ -61,6 +61,8 @@ class RankResult:
         checkpoints: file names the chief wrote, or the evaluator evaluated, in order.
         val_losses: the evaluator's validation loss for each checkpoint it evaluated.
         log: the lines this rank logged.
+        staleness: a parameter server's record, per update it applied, of how many
+            updates old the parameters the gradient was computed on were.
     """
 
     rank: int
@@ -70,6 +72,7 @@ class RankResult:
     checkpoints: list[str] = field(default_factory=list)
     val_losses: list[float] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    staleness: list[int] = field(default_factory=list)
 
 
 def read_status(job_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -45,7 +45,10 @@ def train_parameter_server(
     servers, which apply it at once (``p -= lr * g``) and send back the new
     parameters. Servers do not wait for all workers, so a worker's gradient may be a
     few updates old (asynchronous training): runs converge but do not repeat bit for
-    bit. Messages are point-to-point (``torch.distributed`` send/recv over gloo; the
+    bit. Each server records the *staleness* of every gradient it applies: how many
+    updates (from other workers) it applied between sending that worker the parameters
+    and receiving the gradient computed on them (0 with one worker; about ``W - 1``
+    with ``W`` workers taking turns). Messages are point-to-point (``torch.distributed`` send/recv over gloo; the
     servers keep the parameters in CPU memory). When all workers are done, the servers
     send the final parameters to the chief, which writes the last checkpoint.
 
@@ -65,7 +68,8 @@ def train_parameter_server(
 
     Returns:
         This rank's :class:`RankResult`; the chief's ``state_dict`` holds the final
-        parameters, a server's ``log`` how many updates it applied.
+        parameters, a server's ``log`` how many updates it applied and its
+        ``staleness`` the staleness of each.
 
     Example:
         >>> from companion.data import make_regression
@@ -95,9 +99,9 @@ def train_parameter_server(
     servers = [rank for rank, role in enumerate(job.roles) if role == "ps"]
     if job.role == "ps":
         index = servers.index(job.rank)
-        updates = _serve(parts[index], trainers=job.trainers, lr=job.lr, comm=comm)
-        job.log.append(f"[ps {job.rank}] applied {updates} updates to {len(parts[index])} parameters")
-        return RankResult(job.rank, job.role, log=job.log)
+        staleness = _serve(parts[index], trainers=job.trainers, lr=job.lr, comm=comm)
+        job.log.append(f"[ps {job.rank}] applied {len(staleness)} updates to {len(parts[index])} parameters")
+        return RankResult(job.rank, job.role, log=job.log, staleness=staleness)
 
     torch.manual_seed(job.seed + job.rank)
     losses: list[float] = []
@@ -151,19 +155,28 @@ def _exchange(
         request.wait()
 
 
-def _serve(params: torch.Tensor, *, trainers: list[int], lr: float, comm: dist.ProcessGroup | None) -> int:
-    """A parameter server's loop: apply each gradient as it arrives and reply; return the count."""
+def _serve(
+    params: torch.Tensor, *, trainers: list[int], lr: float, comm: dist.ProcessGroup | None
+) -> list[int]:
+    """A parameter server's loop: apply each gradient as it arrives and reply; return each one's staleness.
+
+    A gradient's staleness is the number of updates applied between the reply that
+    sent its worker the parameters and its arrival: a worker computes its next
+    gradient on the parameters of the server's last reply to it.
+    """
     for trainer in trainers:
         dist.send(params, dst=trainer, group=comm)
     message_buffer = torch.zeros(len(params) + 1)
-    active, updates = len(trainers), 0
+    active, staleness = len(trainers), []
+    sent_version = dict.fromkeys(trainers, 0)  # the update count each worker's parameters carry
     while active:
         sender = dist.recv(message_buffer, group=comm)  # from whichever worker is first
         if message_buffer[-1] == 0:
             active -= 1
             continue
+        staleness.append(len(staleness) - sent_version[sender])
         params -= lr * message_buffer[:-1]
-        updates += 1
+        sent_version[sender] = len(staleness)
         dist.send(params, dst=sender, group=comm)
     dist.send(params, dst=trainers[0], group=comm)  # the final parameters go to the chief
-    return updates
+    return staleness

@@ -26,8 +26,19 @@ from companion.models.classifiers import MultiLabelClassifier, SoftmaxClassifier
 from companion.models.embedding import CategoryEmbeddingModel, embedding_dim_rule_of_thumb
 from companion.models.glm import LinearRegression, LogisticRegression, PoissonRegression
 from companion.models.networks import ACTIVATIONS, MLP, SmallCNN
+from companion.models.sequence import BagOfWords, GRUClassifier
+from companion.models.tiny_transformer import (
+    MaskedLanguageModel,
+    SequenceClassifier,
+    TinyTransformer,
+)
 
 __all__ = [
+    "BagOfWords",
+    "GRUClassifier",
+    "MaskedLanguageModel",
+    "SequenceClassifier",
+    "TinyTransformer",
     "ACTIVATIONS",
     "CategoryEmbeddingModel",
     "LinearRegression",

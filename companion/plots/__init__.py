@@ -21,6 +21,7 @@ from companion.plots.diagnostics import (
     plot_gradient_norm_history,
     plot_layer_gradient_norms,
 )
+from companion.plots.distributed import plot_loss_per_update, plot_pipeline_timeline
 from companion.plots.evaluation import (
     plot_confusion_matrix,
     plot_correlation_matrix,
@@ -57,7 +58,9 @@ __all__ = [
     "plot_gradient_norm_history",
     "plot_history",
     "plot_lambda_sweep",
+    "plot_loss_per_update",
     "plot_latency",
+    "plot_pipeline_timeline",
     "plot_layer_gradient_norms",
     "plot_live_quality",
     "plot_loss_along_path",

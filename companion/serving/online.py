@@ -19,6 +19,9 @@ The app holds up against bad clients, as a server must:
   get a 500: the client did nothing wrong.
 - **Concurrency.** The app serves its own copy of an ``nn.Module``, put in eval mode
   once, and runs one forward pass at a time: requests never see each other's state.
+  With ``max_batch_size`` set, a :class:`~companion.serving.batching.RequestBatcher`
+  runs the rows of concurrent requests together in one forward pass, and gives each
+  request its own rows' predictions.
 - **DNS rebinding.** Only requests whose ``Host`` header names the server
   (``allowed_hosts``) are answered: a web page cannot re-point its own domain at
   127.0.0.1 and call the model from a reader's browser.
@@ -36,7 +39,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -56,6 +59,7 @@ from companion._validation import (
     message,
 )
 from companion.inference import predict_logits
+from companion.serving.batching import BatchFailed, RequestBatcher
 
 __all__ = ["create_app", "serve", "RunningServer"]
 
@@ -167,6 +171,8 @@ def create_app(
     max_instances: int = 1024,
     max_body_bytes: int = 1_048_576,
     allowed_hosts: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
+    max_batch_size: int | None = None,
+    max_batch_wait: float = 0.005,
 ) -> FastAPI:
     """A FastAPI app that serves ``model`` at ``POST /predict`` and reports health at ``GET /healthz``.
 
@@ -185,6 +191,13 @@ def create_app(
             1 MiB, holds 1,024 instances of about 50 numbers.
         allowed_hosts: the host names the server answers to (the ``Host`` header,
             without the port): by default the loopback names :func:`serve` listens on.
+        max_batch_size: ``None`` (the default) runs each request on its own; an int
+            >= 1 batches concurrent requests: their rows run together, at most this
+            many per forward pass (a request is never split, so one with more rows runs
+            alone). The batcher is ``app.state.batcher``; it stops when the server does,
+            after answering the requests in flight.
+        max_batch_wait: with batching, the longest a batch waits for more requests
+            after its first one arrived, in seconds, a float >= 0.
 
     Returns:
         The app. ``POST /predict`` takes ``{"instances": [[x0, x1, ...], ...]}`` or
@@ -192,8 +205,9 @@ def create_app(
         ``{"predictions": [...], "model_version": ...}`` (one value, or one list for
         multi-output models, per instance). Errors are ``{"detail": "..."}`` with 413
         (body or batch too large), 415 (not JSON), 422 (malformed) or 500 (the model's
-        output is not finite or has the wrong shape); a ``Host`` not in ``allowed_hosts``
-        gets a plain-text 400.
+        output is not finite or has the wrong shape, or, with batching, the model failed
+        on the batch that held the request: only that batch's requests get it); a
+        ``Host`` not in ``allowed_hosts`` gets a plain-text 400.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -222,9 +236,25 @@ def create_app(
         except Exception as error:
             raise TypeError(message("model", "a module that copy.deepcopy can copy (the app serves a copy)",
                                     model, found=str(error))) from error
+    if max_batch_size is not None:
+        max_batch_size = check_int("max_batch_size", max_batch_size, low=1)
+    max_batch_wait = check_float("max_batch_wait", max_batch_wait, low=0)
     dtype = _input_dtype(model)
     lock = threading.Lock()  # any callable, stateful or not, sees one request at a time
     request_model = _request_model(len(names), max_instances)
+
+    threads_set = threading.local()
+
+    def run_model(X: torch.Tensor) -> torch.Tensor:
+        if not getattr(threads_set, "done", False):  # a worker thread: OpenMP's count is per thread
+            torch.set_num_threads(torch.get_num_threads())
+            threads_set.done = True
+        with lock:
+            out = predict_logits(model, X)
+            return out if transform is None else transform(out)
+
+    batcher = (None if max_batch_size is None else
+               RequestBatcher(run_model, max_batch_size=max_batch_size, max_wait=max_batch_wait))
 
     def answer(body: bytes) -> dict[str, Any]:  # runs in a worker thread, off the event loop
         try:
@@ -238,10 +268,13 @@ def create_app(
             i, j = beyond[0].tolist()
             raise HTTPException(422, f"instances[{i}][{j}] ({_short(names[j])}): {rows[i][j]:.3g} is beyond "
                                      f"the model's {dtype} range (|x| <= {torch.finfo(dtype).max:.2g})")
-        with lock:
-            out = predict_logits(model, X)
-            if transform is not None:
-                out = transform(out)
+        if batcher is None:
+            out = run_model(X)
+        else:
+            try:
+                out = batcher(X)
+            except BatchFailed as error:
+                raise HTTPException(500, str(error)) from None
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.ndim == 0 or len(out) != len(rows):
@@ -252,7 +285,14 @@ def create_app(
                                      "inputs: a fault of the model, not of the request.")
         return {"predictions": out.tolist(), "model_version": model_version}
 
-    app = FastAPI(title="companion model server", version=model_version)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+        if batcher is not None:  # the requests in flight are answered: then the worker stops
+            await run_in_threadpool(batcher.close)
+
+    app = FastAPI(title="companion model server", version=model_version, lifespan=lifespan)
+    app.state.batcher = batcher
     # Starlette keeps IPv6 literals in brackets, as in a URL: "[::1]".
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=[f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts])

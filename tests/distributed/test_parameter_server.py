@@ -50,3 +50,19 @@ def test_parameter_server_chief_checkpoints_the_final_parameters(data, tmp_path)
     with torch.no_grad():
         expected = float(nn.CrossEntropyLoss()(final(X_val), y_val))
     assert abs(evaluator.val_losses[-1] - expected) < 1e-6  # the last checkpoint holds the servers' final parameters
+
+
+def test_parameter_server_records_the_staleness_of_every_gradient(data):
+    model, X, y, _, _ = data
+    job = dict(loss_fn=nn.CrossEntropyLoss(), epochs=1, batch_size=48, lr=0.1)
+    one = launch(train_parameter_server, nprocs=2, args=(model, X, y), kwargs=job, timeout=30)
+    three = launch(train_parameter_server, nprocs=4, args=(model, X, y), kwargs=job, timeout=30)
+    # One worker: it always computes on the parameters of the server's last reply, so nothing is stale.
+    assert one.results[1].staleness == [0] * (256 // 48)
+    # Three workers: one entry per update; the first is fresh, none can be older than the updates so far,
+    # and while a worker computes, the others' gradients are applied, so some are stale.
+    staleness = three.results[3].staleness
+    assert len(staleness) == 3 * (256 // 48) and staleness[0] == 0
+    # (all workers start from the initial parameters, so the second gradient to arrive is stale).
+    assert all(0 <= s <= t for t, s in enumerate(staleness)) and max(staleness) >= 1
+    assert [r.staleness for r in three.results[:3]] == [[], [], []]  # only servers record it
