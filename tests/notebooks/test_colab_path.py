@@ -176,7 +176,11 @@ def colab(tmp_path_factory):
     client = NotebookClient(notebook, km=manager, timeout=300, kernel_name="colab", allow_errors=False)
     work = tmp / "content"  # Colab's working folder: not this checkout, so `import companion` needs the install
     work.mkdir()
-    client.execute(env=kernel_env, cwd=str(work))
+    try:
+        client.execute(env=kernel_env, cwd=str(work))
+    finally:  # nbclient shuts down only the kernels it started itself, not one given as km=
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
     report = json.loads(notebook.cells[-1].outputs[-1]["text"])
     return {"site_packages": site_packages, "before": before, "after": _installed(site_packages),
             "report": report, "colab_site": tmp / "colab-site"}

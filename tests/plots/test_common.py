@@ -20,7 +20,7 @@ from companion.plots._common import (
     values_by_key,
 )
 
-SUBMODULES = ["training", "evaluation", "diagnostics", "attributions", "speed", "monitoring"]
+SUBMODULES = ["training", "evaluation", "diagnostics", "attributions", "speed", "monitoring", "distributed"]
 
 
 def test_the_package_exports_every_plot_function_of_its_submodules_once():
@@ -30,7 +30,7 @@ def test_the_package_exports_every_plot_function_of_its_submodules_once():
         exported += module.__all__
         for function in module.__all__:
             assert getattr(companion.plots, function) is getattr(module, function)
-    assert sorted(exported) == sorted(companion.plots.__all__) and len(set(exported)) == 28
+    assert sorted(exported) == sorted(companion.plots.__all__) and len(set(exported)) == 30
     assert all(name.startswith("plot_") for name in exported)
 
 
