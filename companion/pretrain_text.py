@@ -164,8 +164,8 @@ def evaluate_masked_lm(
         seed: seeds the masks, an int >= 0.
 
     Returns:
-        ``{"loss": mean cross-entropy over masked words, "accuracy": share of them
-        predicted exactly}``. Most words have synonyms that the grammar picks
+        A dict with ``"loss"``, the mean cross-entropy over masked words, and
+        ``"accuracy"``, the share of them predicted exactly. Most words have synonyms that the grammar picks
         at random, so even a perfect model's accuracy stays near 0.45; the loss is the
         measure to watch (about 1.55 for the shipped model).
     """
