@@ -52,7 +52,7 @@ _build/html/index.html:
 	$(MAKE) book
 
 test-browser: $(STAMP) $(AXE) _build/html/index.html
-	$(BIN)/python -m pytest tests/browser --require-browser -n 2 --dist loadgroup
+	$(BIN)/python -m pytest tests/browser --require-browser -n 2 --dist loadscope
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

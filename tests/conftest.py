@@ -17,6 +17,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope``, with each page of the browser tests as one scope.
+
+    The browser tests of one page share one load of it (``tests/browser/conftest.py``), so they must
+    run on one worker. xdist's ``--dist loadgroup`` would do that from ``xdist_group`` marks, but with
+    pytest 9.2 it no longer can (it renames ``item._nodeid``, which pytest stopped reading) and every
+    page was loaded once per worker that got one of its tests.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PageScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/browser/") and nodeid.endswith("]"):
+                return "page " + nodeid[nodeid.index("[") + 1:-1]
+            return super()._split_scope(nodeid)
+
+    return PageScopes(config, log)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """Say in one line why the browser tests did not run, rather than leave them in a skip count."""
     reasons = {

@@ -6,14 +6,16 @@ the loopback server are aborted, so the tests run offline and see the book as a 
 network access to CDNs would. Without Chromium, Playwright or a built book these tests skip with the
 reason (``make test``), unless ``--require-browser`` (``make test-browser``) turns that into a failure.
 
-Each page is loaded once per test session and what the tests need is read from it then
-(:class:`Visit`); the quiz test clicks, so it opens its pages itself.
+Each page is loaded once per test session and everything the tests need is read from it then
+(:class:`Visit`): links, images, outputs, axe-core's findings, and on pages with a quiz the outcome of
+answering every question right and wrong. The tests only assert on what the visit recorded.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -51,8 +53,9 @@ NOTEBOOK_PAGES = [p for p in TOC_PAGES if p.startswith("notebooks/") and (ROOT /
 
 
 def per_page(names: list[str]) -> list:
-    """Parameters, one per page, grouped so that `pytest -n 2 --dist loadgroup` loads each page once."""
-    return [pytest.param(name, id=name, marks=pytest.mark.xdist_group(name)) for name in names]
+    """Parameters, one per page, with the page as the test id: under ``pytest -n 2 --dist loadscope``
+    all tests of one page run on one worker (``pytest_xdist_make_scheduler`` in tests/conftest.py)."""
+    return [pytest.param(name, id=name) for name in names]
 
 
 def _why_not() -> str | None:
@@ -128,7 +131,10 @@ class Visit:
     links: list[str] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     output_heights: list[float] = field(default_factory=list)  # the rendered text outputs, in px
-    axe: list[dict] | None = None
+    axe: list[dict] = field(default_factory=list)  # serious-or-not WCAG 2 A/AA violations
+    quizzes: int = 0  # jupyterquiz questions on the page, each answered right and then wrong
+    quiz_problems: list[str] = field(default_factory=list)  # answers that got no or the wrong feedback
+    quiz_contrast: list[str] = field(default_factory=list)  # answered-quiz text with too little contrast
 
 
 def new_page(browser, base_url: str, visit: Visit):
@@ -177,17 +183,44 @@ _AXE = """async () => (await axe.run(document, {
                           nodes: v.nodes.map(n => n.target.join(' '))}))"""
 
 
+_QUIZ_CONTRAST = """async () => (await axe.run('.Quiz', {runOnly: {type: 'rule', values: ['color-contrast']}}))
+    .violations.flatMap(v => v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary))"""
+_ANIMATIONS_DONE = "async () => { await Promise.all(document.getAnimations().map(a => a.finished)); }"
+
+
+def _words(html: str) -> list[str]:
+    return re.sub(r"<[^>]+>", " ", html).split()
+
+
+def answer_quizzes(page, visit: Visit) -> None:
+    """Clicks a right and a wrong option of every jupyterquiz question; records what went wrong."""
+    quizzes = page.locator(".Quiz")  # one per question, with its options and its feedback
+    visit.quizzes = quizzes.count()
+    for i in range(visit.quizzes):
+        quiz = quizzes.nth(i)
+        feedback = quiz.locator(".Feedback")
+        for correct, verdict in (("true", "correct"), ("false", "incorrect")):
+            option = quiz.locator(f'label.MCButton[data-correct="{correct}"]').first
+            expected = option.get_attribute("data-feedback") or ""
+            option.click()
+            if verdict not in (feedback.get_attribute("class") or "").split():
+                visit.quiz_problems.append(f"question {i + 1}: clicking a {verdict} option did not mark it {verdict}")
+            shown = feedback.inner_text().strip()
+            if not expected or _words(expected)[:6] != _words(shown)[:6]:
+                visit.quiz_problems.append(f"question {i + 1}: the {verdict} option's feedback {expected[:60]!r} "
+                                           f"is not what the page shows: {shown[:60]!r}")
+    if visit.quizzes:
+        page.evaluate(_ANIMATIONS_DONE)  # the answer buttons' colour transitions end before contrast is read
+        visit.quiz_contrast = page.evaluate(_QUIZ_CONTRAST)
+
+
 @pytest.fixture(scope="session")
-def visits(browser, base_url, request):
+def visits(browser, base_url, axe_source):
     """page name -> :class:`Visit`, each page loaded once per session (on first use)."""
     cache: dict[str, Visit] = {}
-    axe = None
 
-    def get(name: str, *, with_axe: bool = False) -> Visit:
-        nonlocal axe
-        if with_axe and axe is None:
-            axe = request.getfixturevalue("axe_source")
-        if name in cache and (cache[name].axe is not None or not with_axe):
+    def get(name: str) -> Visit:
+        if name in cache:
             return cache[name]
         visit = Visit(url=f"{base_url}{name}.html")
         page = new_page(browser, base_url, visit)
@@ -198,9 +231,9 @@ def visits(browser, base_url, request):
             visit.links = page.evaluate(_LINKS)
             visit.images = page.evaluate(_IMAGES)
             visit.output_heights = page.evaluate(_OUTPUT_HEIGHTS)
-            if with_axe:
-                page.add_script_tag(content=axe)
-                visit.axe = page.evaluate(_AXE)
+            page.add_script_tag(content=axe_source)
+            visit.axe = page.evaluate(_AXE)
+            answer_quizzes(page, visit)
         finally:
             page.context.close()
         cache[name] = visit
@@ -212,8 +245,6 @@ def visits(browser, base_url, request):
 @functools.cache
 def ids_in(path: Path) -> frozenset[str]:
     """The element ids of a built HTML file (the fragments a link may point at)."""
-    import re
-
     return frozenset(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8", errors="replace")))
 
 
